@@ -1,0 +1,40 @@
+# Consistency Lab: `make lab` opens the course, `make test` checks everything.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+JUPYTER_ARGS ?=
+NOTEBOOKS := $(wildcard chapters/*.ipynb solutions/*.ipynb)
+
+.PHONY: lab test bench lint labs clean help
+
+help:
+	@echo "make lab    set up .venv (first time) and open the course in JupyterLab"
+	@echo "make test   set up .venv (first time) and run every test and notebook"
+	@echo "make bench  run the speed benchmarks"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the dependency list changes, so a second `make lab` starts in seconds.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Consistency Lab)" >/dev/null
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab chapters/00_index.ipynb $(JUPYTER_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check consistency_lab tests benchmarks
+
+test: $(STAMP) lint
+	MPLBACKEND=Agg $(PY) -m pytest tests -n 2
+	MPLBACKEND=Agg $(PY) -m pytest --nbval-lax --nbval-current-env -n 2 $(NOTEBOOKS)
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; MPLBACKEND=Agg $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

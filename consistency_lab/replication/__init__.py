@@ -1,0 +1,11 @@
+"""Replication protocols for a key-value register: primary–backup and leaderless quorums."""
+
+from .client import ClientRead, ClientWrite, ReadOk, Redirect, Refused, RegisterClient, WriteOk
+from .primary_backup import PB_MODES, PrimaryBackupReplica
+from .quorum import CONFLICT_MODES, FANOUTS, QuorumCoordinator, QuorumReplica, Version, merge_versions
+
+__all__ = [
+    "ClientRead", "ClientWrite", "ReadOk", "Redirect", "Refused", "RegisterClient", "WriteOk",
+    "PB_MODES", "PrimaryBackupReplica", "CONFLICT_MODES", "FANOUTS", "QuorumCoordinator",
+    "QuorumReplica", "Version", "merge_versions",
+]

@@ -1,0 +1,41 @@
+"""The article's stories as runnable, seeded workloads.
+
+``SCENARIOS`` maps a name to a :class:`Scenario`; the command line
+(``consistency-lab simulate``) and the widgets look scenarios up here.
+"""
+
+from __future__ import annotations
+
+from .base import Param, RunResult, Scenario
+
+__all__ = ["Param", "RunResult", "Scenario", "SCENARIOS", "register_scenario", "get_scenario"]
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def register_scenario(scenario: Scenario) -> Scenario:
+    """Add a scenario to the registry (names must be unique)."""
+    if scenario.name in SCENARIOS:
+        raise ValueError(f"scenario {scenario.name!r} is registered twice")
+    SCENARIOS[scenario.name] = scenario
+    return scenario
+
+
+def get_scenario(name: str) -> Scenario:
+    """Look a scenario up by name, with an error listing the known ones."""
+    _load_all()
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise ValueError(f"unknown scenario {name!r}; allowed: {', '.join(sorted(SCENARIOS))}") from None
+
+
+def _load_all() -> None:
+    """Import the scenario modules so they register themselves (lazily: keeps import fast)."""
+    import importlib
+    for module in _MODULES:
+        importlib.import_module(f"{__name__}.{module}")
+
+
+#: Modules that define scenarios; each calls register_scenario at import.
+_MODULES = ["register"]

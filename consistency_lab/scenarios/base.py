@@ -1,0 +1,144 @@
+"""What a runnable scenario is: named, typed parameters and a seeded run function.
+
+Every story in the course (a register on three replicas, a ticket sale, a social
+timeline...) is a :class:`Scenario`.  The command line, the widgets and the tests
+all go through :meth:`Scenario.run`, so one validation path gives one kind of error
+message everywhere: ``ValueError: w=4 must be between 1 and 3``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+__all__ = ["Param", "Scenario", "RunResult"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One scenario parameter: its type, default, and what values are allowed."""
+
+    name: str
+    kind: type  # int, float, str or bool
+    default: Any
+    help: str = ""
+    choices: Optional[Sequence[Any]] = None
+    low: Optional[float] = None
+    high: Optional[float] = None
+
+    def allowed(self) -> str:
+        """Human description of the allowed values."""
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        if self.kind is bool:
+            return "true or false"
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        if self.kind in (int, float):
+            return f"{'an integer' if self.kind is int else 'a number'} between {lo} and {hi}"
+        return "text"
+
+    def coerce(self, value: Any) -> Any:
+        """Convert ``value`` (possibly text from the command line) and validate it."""
+        v = value
+        try:
+            if self.kind is bool:
+                if isinstance(v, str):
+                    low = v.strip().lower()
+                    if low not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                        raise ValueError
+                    v = low in ("true", "1", "yes", "on")
+                elif not isinstance(v, bool):
+                    raise ValueError
+            elif self.kind is int:
+                if isinstance(v, bool):
+                    raise ValueError
+                if isinstance(v, str):
+                    v = int(v.strip())
+                elif isinstance(v, float):
+                    if not v.is_integer():
+                        raise ValueError
+                    v = int(v)
+                elif not isinstance(v, int):
+                    raise ValueError
+            elif self.kind is float:
+                if isinstance(v, bool):
+                    raise ValueError
+                v = float(v)
+                if math.isnan(v):
+                    raise ValueError
+            elif self.kind is str:
+                if not isinstance(v, str):
+                    raise ValueError
+        except (ValueError, TypeError):
+            raise ValueError(f"{self.name}={value!r} must be {self.allowed()}") from None
+        if self.choices is not None and v not in self.choices:
+            raise ValueError(f"{self.name}={value!r} must be {self.allowed()}")
+        if self.low is not None and v < self.low or self.high is not None and v > self.high:
+            raise ValueError(f"{self.name}={value!r} must be {self.allowed()}")
+        return v
+
+
+@dataclass
+class RunResult:
+    """What every scenario run returns: seed, parameters, metrics and a trace digest.
+
+    Scenario-specific results subclass this and add their own data (history, trace,
+    replica states...).  ``to_json()`` gives the command line's output.
+    """
+
+    scenario: str
+    seed: int
+    params: dict
+    metrics: dict
+    trace_digest: str
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict with seed, params, metrics and trace_digest."""
+        def clean(x):
+            if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
+                return None
+            if isinstance(x, dict):
+                return {k: clean(v) for k, v in x.items()}
+            if isinstance(x, (list, tuple)):
+                return [clean(v) for v in x]
+            return x
+        return clean({"scenario": self.scenario, "seed": self.seed, "params": self.params,
+                      "metrics": self.metrics, "trace_digest": self.trace_digest})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named, documented, seeded workload."""
+
+    name: str
+    summary: str
+    params: tuple[Param, ...]
+    runner: Callable[..., Any]
+    cross_check: Optional[Callable[[dict], None]] = None  # checks that span parameters
+
+    def defaults(self) -> dict:
+        """Every parameter at its default."""
+        return {p.name: p.default for p in self.params}
+
+    def validate(self, params: Mapping[str, Any]) -> dict:
+        """Fill defaults, coerce types and check ranges; raise ValueError naming the problem."""
+        known = {p.name: p for p in self.params}
+        unknown = [k for k in params if k not in known]
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r} for scenario {self.name!r}; "
+                             f"allowed: {', '.join(known)}")
+        out = self.defaults()
+        for k, v in params.items():
+            out[k] = known[k].coerce(v)
+        if self.cross_check is not None:
+            self.cross_check(out)
+        return out
+
+    def run(self, seed: int = 0, **params: Any) -> Any:
+        """Validate parameters and run the scenario with ``seed``."""
+        from ..sim import check_seed
+        check_seed(seed)
+        return self.runner(seed, self.validate(params))

@@ -1,0 +1,257 @@
+"""One register on N replicas in two regions: the course's first and central experiment.
+
+Clients in both regions read and write one key.  The replication ``mode`` decides
+what "ok" means (sync, semi-sync, async primary–backup, or a leaderless quorum) and
+the fault schedule decides what the network and the replicas go through.  The run
+returns the history (for the checkers), the trace (for space–time diagrams) and
+metrics (latency, stale reads, availability, convergence, lost writes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..faults import FaultSchedule, parse_faults
+from ..history import History, Operation
+from ..latency import Exponential, parse_latency
+from ..metrics import (convergence_time, latency_summary, rate, stale_reads)
+from ..network import Network, NetworkOptions
+from ..replication import PrimaryBackupReplica, QuorumReplica, RegisterClient
+from ..sim import Simulation, TraceEvent
+from . import register_scenario
+from .base import Param, RunResult, Scenario
+
+__all__ = ["RegisterResult", "run_register", "REGISTER", "MODES"]
+
+MODES = ("sync", "semi-sync", "async", "quorum")
+
+PARAMS = (
+    Param("mode", str, "async", "how a write is replicated before the client hears ok", choices=MODES),
+    Param("n", int, 3, "number of replicas", low=1, high=9),
+    Param("k", int, 1, "semi-sync: backups that must ack before ok", low=0, high=8),
+    Param("r", int, 2, "quorum: replicas a read waits for", low=1, high=9),
+    Param("w", int, 2, "quorum: replicas a write waits for", low=1, high=9),
+    Param("fanout", str, "all", "quorum: contact all N replicas, or only R/W random ones",
+          choices=("all", "quorum")),
+    Param("conflicts", str, "lww", "quorum: last-writer-wins or keep siblings", choices=("lww", "siblings")),
+    Param("reads", str, "auto", "primary-backup: where reads go (auto: primary unless async)",
+          choices=("auto", "primary", "local")),
+    Param("clients", int, 4, "number of clients, alternating between regions", low=1, high=64),
+    Param("operations", int, 25, "operations per client", low=1, high=100_000),
+    Param("read_ratio", float, 0.5, "share of operations that are reads", low=0.0, high=1.0),
+    Param("think_ms", float, 20.0, "mean pause between a client's operations (ms)", low=0.0, high=60_000),
+    Param("timeout_ms", float, 500.0, "client gives up after this long (ms)", low=1.0, high=600_000),
+    Param("local_latency", str, "lognormal:1,0.3", "one-way delay inside a region"),
+    Param("latency", str, "lognormal:40,0.2", "one-way delay between the two regions"),
+    Param("loss", float, 0.0, "probability a message is dropped", low=0.0, high=1.0),
+    Param("duplicate", float, 0.0, "probability a message is delivered twice", low=0.0, high=1.0),
+    Param("reorder", float, 0.0, "probability a message is held back (reordered)", low=0.0, high=1.0),
+    Param("faults", str, "", "partitions, clogs and crashes, e.g. 'A|B@500-1500;crash:r0@200-900'"),
+    Param("heartbeat_ms", float, 50.0, "primary-backup: heartbeat interval (ms)", low=1.0, high=60_000),
+    Param("failover_timeout_ms", float, 300.0, "primary-backup: silence before a backup takes over (ms)",
+          low=1.0, high=600_000),
+    Param("failover", bool, True, "primary-backup: promote a backup when the primary goes quiet"),
+    Param("read_repair", bool, True, "quorum: repair stale replicas seen by reads"),
+    Param("hinted_handoff", bool, True, "quorum: coordinators retry writes a replica missed"),
+    Param("anti_entropy_ms", float, 200.0, "quorum: gossip interval, 0 = off (ms)", low=0.0, high=600_000),
+    Param("clock_skew_ms", float, 0.0, "max clock error of a replica (ms), drawn per replica",
+          low=0.0, high=600_000),
+    Param("settle_ms", float, 2000.0, "quiet time after the last operation and heal (ms)",
+          low=0.0, high=600_000),
+    Param("trace", bool, True, "include the full message trace in the result (the digest is always computed)"),
+)
+
+
+def _cross_check(p: dict) -> None:
+    n = p["n"]
+    if p["mode"] == "quorum":
+        for name in ("r", "w"):
+            if p[name] > n:
+                raise ValueError(f"{name}={p[name]} must be between 1 and n={n}")
+    if p["mode"] == "semi-sync" and p["k"] > n - 1:
+        raise ValueError(f"k={p['k']} must be between 0 and n-1={n - 1}")
+    for name in ("local_latency", "latency"):
+        parse_latency(p[name], name)
+    parse_faults(p["faults"])
+
+
+@dataclass
+class RegisterResult(RunResult):
+    """A register run: metrics plus history, trace, replica states and topology."""
+
+    history: History = field(default_factory=History)
+    trace: list[TraceEvent] = field(default_factory=list)
+    replica_states: dict = field(default_factory=dict)
+    change_log: list = field(default_factory=list)
+    faults: FaultSchedule = field(default_factory=FaultSchedule)
+    regions: dict = field(default_factory=dict)
+    end_time: float = 0.0
+
+
+def _topology(n: int, clients: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Replicas r0.. split over regions A (the larger half) and B; clients alternate A, B."""
+    in_a = (n + 1) // 2
+    replicas = [(f"r{i}", "A" if i < in_a else "B") for i in range(n)]
+    people = [(f"c{i}", "A" if i % 2 == 0 else "B") for i in range(clients)]
+    return replicas, people
+
+
+def run_register(seed: int, p: dict) -> RegisterResult:
+    """Build the cluster, run the workload and the faults, and measure what happened."""
+    sim = Simulation(seed, trace=True)
+    faults = parse_faults(p["faults"])
+    options = NetworkOptions(latency=p["latency"], loss=p["loss"], duplicate=p["duplicate"],
+                             reorder=p["reorder"])
+    net = Network(sim, options)
+    replica_specs, client_specs = _topology(p["n"], p["clients"])
+    names = [r for r, _ in replica_specs]
+    change_log: list[tuple[float, str, Any]] = []
+
+    def on_change(replica) -> None:
+        change_log.append((sim.now, replica.name, replica.value()))
+
+    skew_rng = sim.rng("clocks")
+    skews = {r: skew_rng.uniform(-p["clock_skew_ms"], p["clock_skew_ms"]) for r in names}
+    mode = p["mode"]
+    replicas: dict[str, Any] = {}
+    reads_local = mode == "async" if p["reads"] == "auto" else p["reads"] == "local"
+    for name, region in replica_specs:
+        if mode == "quorum":
+            node = QuorumReplica(
+                name, sim, net, region=region, replicas=names, n=p["n"], r=p["r"], w=p["w"],
+                conflicts=p["conflicts"], fanout=p["fanout"], timeout_ms=p["timeout_ms"],
+                read_repair=p["read_repair"], hinted_handoff=p["hinted_handoff"],
+                anti_entropy_ms=p["anti_entropy_ms"], clock_skew_ms=skews[name], on_change=on_change)
+        else:
+            acks = {"sync": p["n"] - 1, "semi-sync": p["k"], "async": 0}[mode]
+            node = PrimaryBackupReplica(
+                name, sim, net, region=region, peers=names, mode=mode, acks_needed=acks,
+                is_primary=(name == "r0"), heartbeat_ms=p["heartbeat_ms"],
+                failover_timeout_ms=p["failover_timeout_ms"], failover=p["failover"],
+                serve_local_reads=reads_local, on_change=on_change)
+        replicas[name] = node
+
+    local_of: dict[str, str] = {}
+    for i, (cname, region) in enumerate(client_specs):
+        here = [r for r, reg in replica_specs if reg == region] or names
+        local_of[cname] = here[(i // 2) % len(here)]
+
+    def route(client: RegisterClient, kind: str) -> str:
+        if mode == "quorum" or (kind == "read" and reads_local):
+            return local_of[client.name]
+        # Writes go to the primary the client last heard of; without one, to the
+        # local replica, which redirects to whoever it believes leads.
+        return client.primary_hint or local_of[client.name]
+
+    history = History()
+    counter = iter(range(1, 10**9))
+    pending = {"clients": len(client_specs)}
+    finished = sim.env.event()
+
+    def client_done(_client: RegisterClient) -> None:
+        pending["clients"] -= 1
+        if pending["clients"] == 0:
+            finished.succeed()
+
+    think = Exponential(1.0 / p["think_ms"]) if p["think_ms"] > 0 else parse_latency(0)
+    for cname, region in client_specs:
+        RegisterClient(cname, sim, net, region=region, route=route, history=history,
+                       next_value=lambda: next(counter), operations=p["operations"],
+                       read_ratio=p["read_ratio"], think=think, timeout_ms=p["timeout_ms"],
+                       on_done=client_done).start()
+    local = parse_latency(p["local_latency"], "local_latency")
+    for a in ("A", "B"):
+        net.set_region_latency(a, a, local)
+    net.set_region_latency("A", "B", parse_latency(p["latency"], "latency"))
+    for node in replicas.values():
+        node.start()
+    net.apply(faults)
+
+    sim.env.run(until=finished)
+    last_heal = faults.last_heal()
+    stop = max(sim.now, last_heal if last_heal != math.inf else sim.now) + p["settle_ms"]
+    sim.run(until=stop)
+
+    states = {name: node.value() for name, node in replicas.items()}
+    # Convergence is measured from quiescence: the last heal, or the last write, whichever is later.
+    last_write = max((op.call for op in history if op.input[0] == "write"), default=0.0)
+    heal = max(last_heal if last_heal != math.inf else sim.now, last_write)
+    metrics = _metrics(history, faults, net, replicas, change_log, heal, mode, client_specs)
+    return RegisterResult(
+        scenario="register", seed=seed, params=dict(p), metrics=metrics,
+        trace_digest=sim.trace_digest(), history=history,
+        trace=sim.trace if p["trace"] else [], replica_states=states, change_log=change_log,
+        faults=faults, regions={**dict(replica_specs), **dict(client_specs)}, end_time=sim.now)
+
+
+def _lost_writes(history: History, replicas: dict, mode: str) -> int:
+    """Acknowledged writes missing from the final authoritative state."""
+    acked = [op for op in history if op.input[0] == "write" and op.status == "ok"]
+    if mode != "quorum":
+        leaders = [r for r in replicas.values() if r.is_primary and r.alive] or list(replicas.values())
+        final = max(leaders, key=lambda r: (r.epoch, len(r.log)))
+        kept = {e.value for e in final.log}
+        return sum(1 for op in acked if op.input[1] not in kept)
+    # Leaderless: a write that began after the surviving value's write had finished
+    # should have replaced it; if it did not, last-writer-wins threw it away.
+    by_value = {op.input[1]: op for op in history if op.input[0] == "write"}
+    finals = {v for r in replicas.values()
+              for v in (r.value() if isinstance(r.value(), tuple) else (r.value(),))}
+    cutoff = min((by_value[v].return_time for v in finals if v in by_value), default=-math.inf)
+    return sum(1 for op in acked if op.call > cutoff and op.input[1] not in finals)
+
+
+def _metrics(history: History, faults: FaultSchedule, net: Network, replicas: dict,
+             change_log: list, heal: float, mode: str, client_specs: list) -> dict:
+    ops = history.operations
+    reads = [op for op in ops if op.input[0] == "read"]
+    writes = [op for op in ops if op.input[0] == "write"]
+    ok = [op for op in ops if op.status == "ok"]
+    ok_reads = [op for op in reads if op.status == "ok"]
+    windows = faults.partition_windows() + [(c.start, c.end) for c in faults.crashes()]
+    during = [op for op in ops if any(a <= op.call < b for a, b in windows)]
+    stale = stale_reads(ops)
+    finished = [op.return_time for op in ok]
+    span = (max(finished) - min(op.call for op in ops)) if finished else 0.0
+    region = dict(client_specs)
+    m: dict[str, Any] = {}
+    m.update(latency_summary([op.latency for op in writes if op.status == "ok"], "write_latency"))
+    m.update(latency_summary([op.latency for op in ok_reads], "read_latency"))
+    m.update({
+        "operations": len(ops),
+        "throughput_ops_per_s": rate(len(ok) * 1000.0, span),
+        "stale_reads": len(stale),
+        "stale_read_fraction": rate(len(stale), len(ok_reads)),
+        "availability": rate(len(ok), len(ops)),
+        "write_availability": rate(sum(op.status == "ok" for op in writes), len(writes)),
+        "read_availability": rate(len(ok_reads), len(reads)),
+        "availability_during_faults": rate(sum(op.status == "ok" for op in during), len(during)),
+        "writes_during_faults_ok_region_A": sum(op.status == "ok" for op in during
+                                                if op.input[0] == "write" and region[op.client_id] == "A"),
+        "writes_during_faults_ok_region_B": sum(op.status == "ok" for op in during
+                                                if op.input[0] == "write" and region[op.client_id] == "B"),
+        "pending_operations": sum(op.pending for op in ops),
+        "failed_operations": sum(op.status == "fail" for op in ops),
+        "converged": len({repr(r.value()) for r in replicas.values()}) == 1,
+        "convergence_time_ms": convergence_time(change_log, {name: None for name in replicas}, heal),
+        "messages_per_op": rate(net.sent, len(ops)),
+        "messages_dropped": net.dropped,
+        "lost_acknowledged_writes": _lost_writes(history, replicas, mode),
+    })
+    return m
+
+
+REGISTER = register_scenario(Scenario(
+    name="register",
+    summary="one key on N replicas in two regions: sync, semi-sync, async or quorum replication",
+    params=PARAMS,
+    runner=run_register,
+    cross_check=_cross_check,
+))
+
+
+def replay(result: RegisterResult) -> list[Operation]:
+    """The history's operations in call order (a convenience for notebooks)."""
+    return sorted(result.history.operations, key=lambda op: (op.call, str(op.client_id)))
