@@ -53,7 +53,7 @@ class Node:
         self.clock_skew_ms = float(clock_skew_ms)
         self.alive = True
         self._incarnation = 0
-        self._pending: dict[int, tuple[Callable, Timer]] = {}
+        self._pending: dict[int, tuple[Callable, Optional[Timer]]] = {}
         network.add(self)
         self.init_volatile()
 
@@ -110,13 +110,19 @@ class Node:
         for dst in dsts:
             self.send(dst, msg)
 
-    def request(self, dst: str, msg: Request, timeout: float,
+    def request(self, dst: str, msg: Request, timeout: Optional[float],
                 on_reply: Callable[[Any, str], None],
                 on_timeout: Optional[Callable[[], None]] = None) -> None:
-        """Send ``msg`` and call ``on_reply(reply, src)`` once, or ``on_timeout()`` after ``timeout`` ms."""
-        if not timeout > 0:
-            raise ValueError(f"timeout={timeout!r} must be a positive number of ms")
-        timer = self.set_timer(timeout, self._request_timed_out, msg.req_id, on_timeout)
+        """Send ``msg`` and call ``on_reply(reply, src)`` once, or ``on_timeout()`` after ``timeout`` ms.
+
+        ``timeout=None`` waits forever (cheaper: no timer is queued).
+        """
+        if timeout is None:
+            timer = None
+        elif not timeout > 0:
+            raise ValueError(f"timeout={timeout!r} must be a positive number of ms or None")
+        else:
+            timer = self.set_timer(timeout, self._request_timed_out, msg.req_id, on_timeout)
         self._pending[msg.req_id] = (on_reply, timer)
         self.send(dst, msg)
 
@@ -130,7 +136,8 @@ class Node:
         if reply_to is not None:
             waiting = self._pending.pop(reply_to, None)
             if waiting is not None:
-                waiting[1].cancel()
+                if waiting[1] is not None:
+                    waiting[1].cancel()
                 waiting[0](msg, src)
                 return
         handler = getattr(self, "on_" + type(msg).__name__, None)

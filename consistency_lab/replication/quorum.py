@@ -103,7 +103,7 @@ class QuorumCoordinator:
     """Mixin that runs quorum writes and reads from any node (replica or client)."""
 
     def setup_coordinator(self, replicas: list[str], n: int, r: int, w: int, *, conflicts: str,
-                          fanout: str, timeout_ms: float, read_repair: bool,
+                          fanout: str, timeout_ms: Optional[float], read_repair: bool,
                           hinted_handoff: bool, handoff_interval_ms: float) -> None:
         """Configure the quorum sizes and repair mechanisms."""
         self.replicas = list(replicas)
@@ -204,7 +204,7 @@ class QuorumReplica(QuorumCoordinator, Node):
 
     def __init__(self, name: str, sim: Simulation, network: Network, *, region: Optional[str],
                  replicas: list[str], n: int, r: int, w: int, conflicts: str = "lww",
-                 fanout: str = "all", timeout_ms: float = 500.0, read_repair: bool = True,
+                 fanout: str = "all", timeout_ms: Optional[float] = 500.0, read_repair: bool = True,
                  hinted_handoff: bool = True, handoff_interval_ms: float = 200.0,
                  anti_entropy_ms: float = 0.0, clock_skew_ms: float = 0.0,
                  on_change: Optional[Callable[["QuorumReplica"], None]] = None) -> None:

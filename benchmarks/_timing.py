@@ -1,0 +1,39 @@
+"""Tiny helpers shared by the benchmarks: best-of-N timing and a result table."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+
+def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
+    """Fastest wall-clock time of ``repeat`` calls, in seconds (least disturbed by noise)."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def samples(fn: Callable[[], object], n: int) -> list[float]:
+    """Wall-clock times of ``n`` calls, in milliseconds."""
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def p(values: list[float], q: float) -> float:
+    """q-th percentile (0-100) of values."""
+    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, int(q) - 1))] if len(values) > 1 else values[0]
+
+
+def table(rows: list[tuple], header: tuple) -> str:
+    """A plain-text table."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths))
+    return "\n".join([line(header), line(tuple("-" * w for w in widths))] + [line(r) for r in rows])
