@@ -1,0 +1,29 @@
+"""Interactive explorers for the chapters (ipywidgets + matplotlib, all logic in the package).
+
+``EXPLORERS`` maps a name to each explorer class.  ``EXPLORERS["register"]()`` builds one
+with default settings; ``explorer.controls`` maps parameter names to widgets, and
+changing a widget's value re-runs and redraws, so tests and benchmarks can drive
+explorers without a browser.
+"""
+
+from __future__ import annotations
+
+from .base import Explorer
+from .pbs_explorer import PBSExplorer
+from .register_explorer import RegisterExplorer
+
+__all__ = ["Explorer", "EXPLORERS", "explore"]
+
+EXPLORERS: dict[str, type[Explorer]] = {
+    "register": RegisterExplorer,
+    "pbs": PBSExplorer,
+}
+
+
+def explore(name: str, **initial):
+    """Build the explorer called ``name`` (see ``EXPLORERS``) with optional starting values."""
+    try:
+        cls = EXPLORERS[name]
+    except KeyError:
+        raise ValueError(f"unknown explorer {name!r}; allowed: {', '.join(sorted(EXPLORERS))}") from None
+    return cls(**initial)
