@@ -89,3 +89,23 @@ def test_unknown_explorer_and_control_named():
         explore("nope")
     with pytest.raises(ValueError, match="unknown control 'colour'"):
         explore("register", colour="red")
+
+
+def test_tickets_inventory_decides_oversell_and_controls_reach_the_sale():
+    e = explore("tickets")
+    e.set(inventory="eventual", seats=50, buyers=300)
+    assert e.result.metrics["oversold"] > 0
+    e.controls["inventory"].value = "reservation"
+    assert e.result.metrics["oversold"] == 0 and e.result.metrics["sold"] == 50
+    e.controls["seats"].value = 20
+    assert e.result.metrics["sold"] == 20
+    e.controls["buyers"].value = 15
+    assert e.result.params["buyers"] == 15 and e.result.metrics["sold_out_rejections"] == 0
+    e.set(buyers=1000, arrival_window_ms=300, capacity=1, breaker=True)
+    assert e.result.metrics["rejected_fast"] > 0
+    e.controls["breaker"].value = False
+    assert e.result.metrics["rejected_fast"] == 0
+    e.controls["lease_ms"].value = 200
+    assert e.result.params["lease_ms"] == 200
+    e.controls["loss"].value = 0.1
+    assert e.result.params["loss"] == 0.1 and e.result.metrics["oversold"] == 0

@@ -11,12 +11,14 @@ from __future__ import annotations
 from .base import Explorer
 from .pbs_explorer import PBSExplorer
 from .register_explorer import RegisterExplorer
+from .tickets_explorer import TicketsExplorer
 
 __all__ = ["Explorer", "EXPLORERS", "explore"]
 
 EXPLORERS: dict[str, type[Explorer]] = {
     "register": RegisterExplorer,
     "pbs": PBSExplorer,
+    "tickets": TicketsExplorer,
 }
 
 
