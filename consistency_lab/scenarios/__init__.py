@@ -38,4 +38,4 @@ def _load_all() -> None:
 
 
 #: Modules that define scenarios; each calls register_scenario at import.
-_MODULES = ["register"]
+_MODULES = ["register", "timeline", "cart", "tickets"]

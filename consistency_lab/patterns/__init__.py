@@ -1,0 +1,24 @@
+"""Guardrails of the eventual world: idempotent handlers, outbox, CQRS, reconciliation, sagas.
+
+Each module holds one pattern built on :mod:`consistency_lab.streams` and the
+simulation kernel.  The two plug-in interfaces that labs implement are
+:class:`~consistency_lab.patterns.idempotency.StatefulHandler` (an event handler
+with comparable ``state``) and :class:`~consistency_lab.patterns.reconciliation.Reconciler`
+(what a reconciliation daemon compares and repairs).
+"""
+
+from .cqrs import Command, CommandResult, CommandSide, Projection, ReadResult, Rejected, VersionToken, fold_log
+from .idempotency import (HANDLERS, CrashPoint, DedupeHandler, FoldHandler, IdempotencyStore, NaiveHandler,
+                          StatefulHandler, VersionedHandler, VersionGate, exactly_once_state, make_handler)
+from .outbox import OUTBOX_MODES, OutboxService
+from .reconciliation import PassReport, ReconciliationDaemon, Reconciler, RepairRecord
+from .saga import SagaOrchestrator, SagaParticipant, SagaRecord, SagaStep, saga_metrics
+
+__all__ = [
+    "StatefulHandler", "IdempotencyStore", "VersionGate", "CrashPoint", "FoldHandler", "NaiveHandler",
+    "DedupeHandler", "VersionedHandler", "HANDLERS", "make_handler", "exactly_once_state",
+    "OutboxService", "OUTBOX_MODES",
+    "Command", "CommandResult", "CommandSide", "Projection", "ReadResult", "Rejected", "VersionToken", "fold_log",
+    "Reconciler", "ReconciliationDaemon", "PassReport", "RepairRecord",
+    "SagaStep", "SagaRecord", "SagaParticipant", "SagaOrchestrator", "saga_metrics",
+]

@@ -1,0 +1,422 @@
+"""The social timeline: a feed built from events, kept honest by a reconciliation daemon.
+
+Users follow, unfollow and post.  The social service is the source of truth: it
+commits each action at once and then publishes an event ("Followed",
+"Unfollowed", "Posted") to the ``social`` topic.  Publishing is fire-and-forget:
+an event reaches the log after a random delay (so two actions of one user can
+land out of order) or, with probability ``loss``, never.  The feed service
+consumes the topic with a consumer group (processing time per event, crashes and
+redeliveries) and maintains, per user, the people they follow, their own posts and
+their timeline: the posts of everyone they follow.
+
+Without reconciliation a lost or reordered event leaves a timeline wrong for good.
+With ``reconciliation=on`` a daemon pages through the users every
+``scan_interval_ms``, ``page_size`` at a time, compares each user's feed record with
+the source of truth and overwrites it when they differ.  The run continues past the
+workload until the consumer has drained, then for one full sweep plus one interval,
+so the daemon has had every chance to finish.
+
+One *item* of the daemon is one user: (follows, own posts, timeline).  A
+*divergent timeline* is a user whose timeline differs from the source of truth.
+A repair is *false* when the item was only lagging: replaying the events already
+on their way (published, not lost, not yet handled; in production order) onto the
+feed would have made it right without help (see
+:mod:`consistency_lab.patterns.reconciliation`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ..latency import Exponential, parse_latency
+from ..patterns.reconciliation import PassReport, ReconciliationDaemon, Reconciler, RepairRecord
+from ..sim import Simulation
+from ..streams.consumer import ConsumerGroup
+from ..streams.lineage import Journey, Lineage
+from ..streams.log import Event, EventLog, Producer
+from ..streams.metrics import LagMonitor, LagSample, SeriesMonitor, stream_metrics
+from . import register_scenario
+from .base import Param, RunResult, Scenario
+
+__all__ = ["TimelineResult", "SocialGraph", "FeedService", "TimelineReconciler", "run_timeline", "TIMELINE"]
+
+Item = tuple[frozenset, frozenset, frozenset]  # (follows, own posts, timeline)
+
+PARAMS = (
+    Param("users", int, 40, "number of users", low=2, high=10_000),
+    Param("posts", int, 400, "posts written during the workload", low=0, high=1_000_000),
+    Param("follows", int, 400, "follow and unfollow actions during the workload", low=0, high=1_000_000),
+    Param("unfollow_share", float, 0.2, "share of follow actions that unfollow someone", low=0.0, high=1.0),
+    Param("duration_ms", float, 10_000.0, "length of the workload (ms)", low=1.0, high=3_600_000),
+    Param("loss", float, 0.02, "probability that an event never reaches the log", low=0.0, high=1.0),
+    Param("publish_latency_ms", float, 5.0, "mean delay from the social service to the log (ms, exponential)",
+          low=0.0, high=600_000),
+    Param("processing_ms", float, 5.0, "mean time the feed spends on one event (ms, exponential)",
+          low=0.0, high=600_000),
+    Param("poll_interval_ms", float, 0.0, "how often an idle feed consumer polls (ms); 0 = woken at once",
+          low=0.0, high=600_000),
+    Param("partitions", int, 4, "partitions of the social topic", low=1, high=256),
+    Param("consumers", int, 2, "feed consumers in the group", low=1, high=64),
+    Param("consumer_crashes", int, 1, "feed consumer crashes during the workload (each restarts after 200 ms)",
+          low=0, high=1_000),
+    Param("reconciliation", str, "on", "run the timeline reconciliation daemon", choices=("on", "off")),
+    Param("scan_interval_ms", float, 500.0, "time between reconciliation passes (ms)", low=1.0, high=3_600_000),
+    Param("page_size", int, 10, "users compared per reconciliation pass", low=1, high=10_000),
+    Param("grace_ms", float, 0.0, "skip users whose source of truth changed less than this long ago (ms)",
+          low=0.0, high=3_600_000),
+)
+
+#: Consumers restart this long after a crash (ms).
+RESTART_MS = 200.0
+
+
+@dataclass
+class TimelineResult(RunResult):
+    """A timeline run: metrics plus divergence over time, lag samples, daemon passes and lineage."""
+
+    divergence: list[tuple[float, float]] = field(default_factory=list)
+    lag: list[LagSample] = field(default_factory=list)
+    passes: list[PassReport] = field(default_factory=list)
+    repairs: list[RepairRecord] = field(default_factory=list)
+    lineage: Optional[Lineage] = None
+    journey: Optional[Journey] = None
+    workload_end_ms: float = 0.0
+    end_time: float = 0.0
+
+
+class SocialGraph:
+    """The source of truth: who follows whom, who posted what, and each user's true timeline.
+
+    It also remembers the event behind each fact, so a repair can name the events
+    whose effect it restores (lineage), and when each user's record last changed.
+    """
+
+    def __init__(self, users: list[str]) -> None:
+        self.users = users
+        self.follows: dict[str, dict[str, str]] = {u: {} for u in users}  # followee -> Followed event id
+        self.followers: dict[str, dict[str, None]] = {u: {} for u in users}
+        self.posts_by: dict[str, dict[str, str]] = {u: {} for u in users}  # post -> Posted event id
+        self.timelines: dict[str, set[str]] = {u: set() for u in users}
+        self.unfollowed_by: dict[tuple[str, str], str] = {}  # (follower, followee) -> Unfollowed event id
+        self.changed_at: dict[str, float] = {u: 0.0 for u in users}
+        self.post_event: dict[str, str] = {}
+
+    def follow(self, a: str, b: str, event_id: str, now: float) -> None:
+        """``a`` starts following ``b``."""
+        self.follows[a][b] = event_id
+        self.followers[b][a] = None
+        self.timelines[a].update(self.posts_by[b])
+        self.changed_at[a] = now
+
+    def unfollow(self, a: str, b: str, event_id: str, now: float) -> None:
+        """``a`` stops following ``b``."""
+        del self.follows[a][b]
+        del self.followers[b][a]
+        self.timelines[a].difference_update(self.posts_by[b])
+        self.unfollowed_by[(a, b)] = event_id
+        self.changed_at[a] = now
+
+    def post(self, b: str, post: str, event_id: str, now: float) -> None:
+        """``b`` publishes ``post``: it joins every follower's timeline."""
+        self.posts_by[b][post] = event_id
+        self.post_event[post] = event_id
+        self.changed_at[b] = now
+        for f in self.followers[b]:
+            self.timelines[f].add(post)
+            self.changed_at[f] = now
+
+    def item(self, u: str) -> Item:
+        """User ``u``'s record as the feed should hold it."""
+        return frozenset(self.follows[u]), frozenset(self.posts_by[u]), frozenset(self.timelines[u])
+
+
+class FeedService:
+    """The derived side: an :class:`~consistency_lab.streams.consumer.EventHandler` building timelines.
+
+    Its updates are set operations, so a redelivered event changes nothing; but an
+    event that never arrives, or a follow and unfollow applied in the wrong order,
+    leaves the feed wrong until something repairs it.
+    """
+
+    def __init__(self, users: list[str], on_handled: Any = None) -> None:
+        self.follows: dict[str, set[str]] = {u: set() for u in users}
+        self.followers: dict[str, set[str]] = {u: set() for u in users}
+        self.posts_by: dict[str, set[str]] = {u: set() for u in users}
+        self.timelines: dict[str, set[str]] = {u: set() for u in users}
+        self.on_handled = on_handled
+
+    def handle(self, event: Event) -> str:
+        """Apply one follow, unfollow or post event to the feed."""
+        a = event.key
+        if event.type == "Followed":
+            b = event.payload["followee"]
+            self.follows[a].add(b)
+            self.followers[b].add(a)
+            self.timelines[a].update(self.posts_by[b])
+        elif event.type == "Unfollowed":
+            b = event.payload["followee"]
+            self.follows[a].discard(b)
+            self.followers[b].discard(a)
+            self.timelines[a].difference_update(self.posts_by[b])
+        elif event.type == "Posted":
+            post = event.payload["post"]
+            self.posts_by[a].add(post)
+            for f in self.followers[a]:
+                self.timelines[f].add(post)
+        else:
+            raise ValueError(f"feed cannot handle event type {event.type!r}")
+        if self.on_handled is not None:
+            self.on_handled(event)
+        return "applied"
+
+    def item(self, u: str) -> Item:
+        """User ``u``'s record as the feed holds it now."""
+        return frozenset(self.follows[u]), frozenset(self.posts_by[u]), frozenset(self.timelines[u])
+
+    def overwrite(self, u: str, item: Item) -> None:
+        """Replace user ``u``'s record (idempotent), keeping the followers index in step."""
+        follows, posts, timeline = item
+        for b in self.follows[u] - follows:
+            self.followers[b].discard(u)
+        for b in follows - self.follows[u]:
+            self.followers[b].add(u)
+        self.follows[u] = set(follows)
+        self.posts_by[u] = set(posts)
+        self.timelines[u] = set(timeline)
+
+
+class TimelineReconciler:
+    """The timeline daemon's :class:`~consistency_lab.patterns.reconciliation.Reconciler`: one item per user."""
+
+    def __init__(self, social: SocialGraph, feed: FeedService, in_flight: dict[str, Event]) -> None:
+        self.social = social
+        self.feed = feed
+        self.in_flight = in_flight
+
+    def keys(self) -> list[str]:
+        """Every user, in a fixed order."""
+        return self.social.users
+
+    def expected(self, key: str) -> Item:
+        """The user's record in the source of truth."""
+        return self.social.item(key)
+
+    def actual(self, key: str) -> Item:
+        """The user's record in the feed."""
+        return self.feed.item(key)
+
+    def repair(self, key: str, value: Item) -> None:
+        """Overwrite the user's feed record."""
+        self.feed.overwrite(key, value)
+
+    def changed_at(self, key: str) -> float:
+        """When the user's true record last changed (ms)."""
+        return self.social.changed_at[key]
+
+    def would_converge(self, key: str) -> bool:
+        """Oracle: would the events in flight, replayed in production order, fix this user by themselves?"""
+        feed = self.feed
+        follows = set(feed.follows[key])
+        posts = set(feed.posts_by[key])
+        timeline = set(feed.timelines[key])
+        extra: dict[str, set[str]] = {}
+        for e in self.in_flight.values():
+            if e.type == "Posted":
+                extra.setdefault(e.key, set()).add(e.payload["post"])
+                if e.key == key:
+                    posts.add(e.payload["post"])
+                if e.key in follows:
+                    timeline.add(e.payload["post"])
+            elif e.key == key:
+                b = e.payload["followee"]
+                known = feed.posts_by[b] | extra.get(b, set())
+                if e.type == "Followed":
+                    follows.add(b)
+                    timeline |= known
+                else:
+                    follows.discard(b)
+                    timeline -= known
+        return (frozenset(follows), frozenset(posts), frozenset(timeline)) == self.social.item(key)
+
+    def explain(self, key: str) -> list[str]:
+        """Ids of the events whose effect a repair of this user restores (at most 10)."""
+        social = self.social
+        exp_follows, exp_posts, exp_timeline = social.item(key)
+        follows, posts, timeline = self.feed.item(key)
+        ids = []
+        for b in sorted(exp_follows ^ follows):
+            ids.append(social.follows[key].get(b) or social.unfollowed_by.get((key, b), ""))
+        for p in sorted((exp_posts ^ posts) | (exp_timeline ^ timeline)):
+            ids.append(social.post_event.get(p, ""))
+        return [i for i in dict.fromkeys(ids) if i][:10]
+
+
+def _divergent_timelines(social: SocialGraph, feed: FeedService) -> int:
+    return sum(1 for u in social.users if feed.timelines[u] != social.timelines[u])
+
+
+def run_timeline(seed: int, p: dict, *,
+                 reconciler_factory: Optional[Callable[[SocialGraph, FeedService], Reconciler]] = None
+                 ) -> TimelineResult:
+    """Run the workload, the lossy feed and (optionally) the daemon; measure divergence and repair.
+
+    ``reconciler_factory(social, feed)`` swaps in another reconciliation job (a
+    lab's); it is still measured by the reference :class:`TimelineReconciler`.
+    ``p`` must be validated parameters (``TIMELINE.validate({...})``).
+    """
+    sim = Simulation(seed, trace=True)
+    lineage = Lineage(sim)
+    log = EventLog(sim, lineage=lineage)
+    log.create_topic("social", p["partitions"])
+    users = [f"u{i}" for i in range(p["users"])]
+    social = SocialGraph(users)
+    in_flight: dict[str, Event] = {}
+    feed = FeedService(users, on_handled=lambda e: in_flight.pop(e.event_id, None))
+    publish_latency = (Exponential(1.0 / p["publish_latency_ms"]) if p["publish_latency_ms"] > 0
+                       else parse_latency(0))
+    producer = Producer(sim, log, "social", name="social", latency=publish_latency, loss=p["loss"],
+                        lineage=lineage)
+    processing = Exponential(1.0 / p["processing_ms"]) if p["processing_ms"] > 0 else parse_latency(0)
+    group = ConsumerGroup(sim, log, "social", feed, group_id="feed", consumers=p["consumers"],
+                          processing_time=processing, poll_interval_ms=p["poll_interval_ms"],
+                          restart_after_ms=RESTART_MS, lineage=lineage)
+
+    duration = p["duration_ms"]
+    sweep_ms = math.ceil(len(users) / p["page_size"]) * p["scan_interval_ms"]
+    settle_ms = p["grace_ms"] + sweep_ms + p["scan_interval_ms"]
+    sample_ms = max(10.0, (duration + settle_ms) / 200.0)
+    divergence = SeriesMonitor(sim, lambda: _divergent_timelines(social, feed), sample_ms, "divergent_timelines")
+    lag = LagMonitor(sim, group, max(1.0, sample_ms / 4))
+
+    reference = TimelineReconciler(social, feed, in_flight)
+    job = reconciler_factory(social, feed) if reconciler_factory is not None else reference
+    daemon = ReconciliationDaemon(sim, job, interval_ms=p["scan_interval_ms"], page_size=p["page_size"],
+                                  min_age_ms=p["grace_ms"], name="reconciler", lineage=lineage, judge=reference)
+    if p["reconciliation"] == "on":
+        daemon.start()
+
+    _schedule_workload(sim, p, social, producer, in_flight, users)
+    faults = sim.rng("faults")
+    names = sorted(group.members)
+    for _ in range(p["consumer_crashes"]):
+        sim.schedule(faults.uniform(0, duration), group.crash, faults.choice(names), RESTART_MS)
+
+    sim.run(until=duration)
+    # Let the feed drain what is still in flight (bounded, in case a consumer never recovers).
+    deadline = duration + max(10 * duration, 60_000.0)
+    while (producer.in_flight or not group.idle()) and sim.now < deadline:
+        sim.run(until=sim.now + 100.0)
+    sim.run(until=sim.now + settle_ms)
+    divergence.sample()  # one last sample at the very end
+    divergence.stop()
+    lag.stop()
+    daemon.stop()
+
+    metrics = _metrics(p, sim, social, feed, producer, group, lag, divergence, daemon, duration)
+    return TimelineResult(
+        scenario="timeline", seed=seed, params=dict(p), metrics=metrics, trace_digest=sim.trace_digest(),
+        divergence=list(divergence.series), lag=list(lag.samples), passes=list(daemon.passes),
+        repairs=list(daemon.repairs), lineage=lineage, journey=_pick_journey(lineage),
+        workload_end_ms=duration, end_time=sim.now)
+
+
+def _schedule_workload(sim: Simulation, p: dict, social: SocialGraph, producer: Producer,
+                       in_flight: dict[str, Event], users: list[str]) -> None:
+    rng = sim.rng("workload")
+    kinds = ["post"] * p["posts"] + ["follow"] * p["follows"]
+    rng.shuffle(kinds)
+    times = sorted(rng.uniform(0, p["duration_ms"]) for _ in kinds)
+    versions: dict[str, int] = {}
+    counter = [0]
+
+    def emit(key: str, type_: str, payload: dict) -> Event:
+        versions[key] = versions.get(key, 0) + 1
+        return producer.make(key, type_, payload, version=versions[key])
+
+    def publish(event: Event) -> None:
+        if producer.publish(event):
+            in_flight[event.event_id] = event
+
+    def act(kind: str) -> None:
+        a = rng.choice(users)
+        now = sim.now
+        if kind == "post":
+            counter[0] += 1
+            post = f"p{counter[0]}"
+            event = emit(a, "Posted", {"post": post})
+            social.post(a, post, event.event_id, now)
+            publish(event)
+            return
+        followees = list(social.follows[a])
+        if followees and rng.random() < p["unfollow_share"]:
+            b = rng.choice(followees)
+            event = emit(a, "Unfollowed", {"followee": b})
+            social.unfollow(a, b, event.event_id, now)
+            publish(event)
+            return
+        for _ in range(5):  # a few tries to find someone new; otherwise the user does nothing
+            b = rng.choice(users)
+            if b != a and b not in social.follows[a]:
+                event = emit(a, "Followed", {"followee": b})
+                social.follow(a, b, event.event_id, now)
+                publish(event)
+                return
+
+    for t, kind in zip(times, kinds, strict=True):
+        sim.schedule(t, act, kind)
+
+
+def _pick_journey(lineage: Lineage) -> Optional[Journey]:
+    """An instructive journey: a lost event that was repaired, else a redelivered one, else the first."""
+    repaired = set(lineage.events_with("repaired"))
+    for event_id in lineage.events_with("lost"):
+        if event_id in repaired:
+            return lineage.journey(event_id)
+    for step in ("redelivered", "published"):
+        ids = lineage.events_with(step)
+        if ids:
+            return lineage.journey(ids[0])
+    return None
+
+
+def _metrics(p: dict, sim: Simulation, social: SocialGraph, feed: FeedService, producer: Producer,
+             group: ConsumerGroup, lag: LagMonitor, divergence: SeriesMonitor, daemon: ReconciliationDaemon,
+             duration: float) -> dict[str, Any]:
+    series = divergence.series
+    final = _divergent_timelines(social, feed)
+    converged_at = math.nan
+    if final == 0:
+        # The start of the last run of zero samples at or after the end of the workload.
+        converged_at = sim.now
+        for t, v in reversed(series):
+            if v != 0:
+                break
+            converged_at = t
+        converged_at = max(converged_at, duration)
+    m: dict[str, Any] = {
+        "divergent_timelines_final": final,
+        "divergent_users_final": sum(1 for u in social.users if feed.item(u) != social.item(u)),
+        "divergent_timelines_max": max((v for _, v in series), default=0),
+        "divergent_timelines_mean": sum(v for _, v in series) / len(series) if series else 0.0,
+        "convergence_time_s": (converged_at - duration) / 1000.0 if final == 0 else math.nan,
+        "convergence_bound_s": daemon.convergence_bound_ms(len(social.users)) / 1000.0,
+        "events_published": producer.published,
+        "events_lost": producer.lost,
+        "events_processed": group.processed,
+    }
+    m.update(stream_metrics(group, lag, duration))
+    report = daemon.report()
+    m.update({k: report[k] for k in ("passes", "scanned", "found", "repairs", "false_repairs", "deferred",
+                                     "reconciliation_success_rate", "time_to_repair_p50_s",
+                                     "time_to_repair_max_s", "scan_cost_per_pass")})
+    return m
+
+
+TIMELINE = register_scenario(Scenario(
+    name="timeline",
+    summary="follows and posts feed timelines through a lossy, lagging consumer; a daemon repairs the drift",
+    params=PARAMS,
+    runner=run_timeline,
+))
