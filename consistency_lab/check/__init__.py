@@ -1,0 +1,75 @@
+"""Consistency checkers: linearizability, sequential consistency, session guarantees, convergence.
+
+Typical use::
+
+    from consistency_lab.check import check_operations, register_model
+    result = check_operations(register_model(), history, timeout=5)
+    print(result.verdict, result.explain())
+
+Nothing here imports matplotlib; plotting lives in ``consistency_lab.plots``.
+"""
+
+from consistency_lab.history import History, Operation
+
+from ._common import precedes
+from .bruteforce import brute_force_linearizable, brute_force_sequential
+from .convergence import ConvergenceResult, check_convergence, convergence_time
+from .guarantees import LEVELS, SEQUENTIAL_LIMIT, GuaranteeTable, strongest_guarantees
+from .io import HistoryFormatError, parse_history, read_history, write_jsonl
+from .linearizability import check_operations
+from .model import UNKNOWN, Model
+from .models import (
+    MODELS,
+    cas_register_model,
+    counter_model,
+    describe_op,
+    kv_model,
+    model_by_name,
+    register_model,
+)
+from .result import CheckResult, Witness
+from .sequential import check_sequential
+from .session import (
+    SessionResult,
+    monotonic_reads,
+    monotonic_writes,
+    read_your_writes,
+    writes_follow_reads,
+)
+
+__all__ = [
+    "LEVELS",
+    "MODELS",
+    "SEQUENTIAL_LIMIT",
+    "UNKNOWN",
+    "CheckResult",
+    "ConvergenceResult",
+    "GuaranteeTable",
+    "History",
+    "HistoryFormatError",
+    "Model",
+    "Operation",
+    "SessionResult",
+    "Witness",
+    "brute_force_linearizable",
+    "brute_force_sequential",
+    "cas_register_model",
+    "check_convergence",
+    "check_operations",
+    "check_sequential",
+    "convergence_time",
+    "counter_model",
+    "describe_op",
+    "kv_model",
+    "model_by_name",
+    "monotonic_reads",
+    "monotonic_writes",
+    "parse_history",
+    "precedes",
+    "read_history",
+    "read_your_writes",
+    "register_model",
+    "strongest_guarantees",
+    "write_jsonl",
+    "writes_follow_reads",
+]

@@ -1,0 +1,319 @@
+"""Linearizability checking: Wing & Gong's search with Lowe's memoisation, as in Porcupine.
+
+The history becomes a list of call and return events sorted by time.  The search
+walks that list: a call event is a candidate to take effect next; it is tried
+against the model and, if legal and the pair (set of linearised operations, model
+state) has not been seen before, it is removed from the list (with its return) and
+the walk restarts.  Reaching the return event of an operation not yet linearised
+means nothing legal can come next: undo the last choice and try the following
+candidate.  The memo set is what makes this fast (Lowe, "Testing for
+linearizability", 2017): two prefixes with the same operations and the same
+resulting state have the same future, so only one needs exploring.
+
+Tie-breaking at equal times (see :func:`~consistency_lab.check._common.precedes`):
+an operation returning at t precedes one called at t, so returns sort before
+calls; zero-length operations at t sort between, calls then returns, so they
+follow returns and precede calls at t but are concurrent with each other.
+
+Pending operations (return = inf) get no return event: they may be linearised any
+time after their call or never, and the search succeeds once every completed
+operation is linearised.  Their calls sit on a side list and are tried only after
+the completed candidates, since they stay candidates for the rest of the history.
+A pending operation the model calls pure (a read) is dropped: it constrains nothing.
+
+One more pruning keeps Python fast enough: when a candidate is pure (see
+``Model.pure``: a read, a failed CAS) and legal now, it is placed at once with no
+alternatives, because moving a read earlier never breaks a valid order.  On
+register histories this and the memo set together turn seconds into
+milliseconds (see benchmarks/bench_checker.py).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterable
+
+from consistency_lab.history import History, Operation
+
+from ._common import (
+    checkable_ops,
+    deadline_for,
+    step_output,
+    validate_model,
+    validate_timeout,
+)
+from .model import Model
+from .result import CheckResult, Witness
+
+# How many search steps run between wall-clock checks; the first step checks too,
+# so even a tiny timeout is honoured.
+_CLOCK_EVERY = 1024
+
+# Sort ranks for events at the same time (see module docstring).
+_RETURN, _ZERO_CALL, _ZERO_RETURN, _CALL = 0, 1, 2, 3
+
+
+class _Timeout(Exception):
+    pass
+
+
+def check_operations(
+    model: Model,
+    ops: Iterable[Operation] | History,
+    timeout: float | None = None,
+    *,
+    _memoise: bool = True,
+    _greedy: bool = True,
+) -> CheckResult:
+    """Is the history linearizable with respect to ``model``?
+
+    Operations with status "fail" are ignored.  With ``model.partition`` each part
+    is checked on its own.  ``timeout`` (seconds of wall-clock, shared by all parts)
+    turns an unfinished search into verdict "unknown", never a guess.
+    ``_memoise`` and ``_greedy`` switch off the memo set and the greedy placement
+    of pure operations; they exist only for benchmarks and tests.
+    """
+    validate_model(model)
+    timeout = validate_timeout(timeout)
+    deadline = deadline_for(timeout)
+    started = time.perf_counter()
+    checked = checkable_ops(ops)
+
+    if model.partition is None:
+        result = _check_part(model, checked, deadline, timeout, _memoise, _greedy)
+        result.elapsed_s = time.perf_counter() - started
+        return result
+
+    parts = [checkable_ops(part) for part in model.partition(checked)]
+    results = []
+    for i, part in enumerate(parts):
+        part_started = time.perf_counter()
+        sub = _check_part(model, part, deadline, timeout, _memoise, _greedy)
+        sub.elapsed_s = time.perf_counter() - part_started
+        sub.label = model.part_name(part) if model.part_name else f"part {i + 1}"
+        results.append(sub)
+    verdicts = {r.verdict for r in results}
+    verdict = "illegal" if "illegal" in verdicts else "unknown" if "unknown" in verdicts else "ok"
+    first_bad = next((r for r in results if r.verdict == verdict), None)
+    return CheckResult(
+        verdict,
+        witness=first_bad.witness if verdict == "illegal" and first_bad is not None else None,
+        partition_results=results,
+        elapsed_s=time.perf_counter() - started,
+        model=model,
+        n_ops=len(checked),
+        ops=checked,
+        reason=first_bad.reason if verdict == "unknown" and first_bad is not None else "",
+    )
+
+
+def _check_part(
+    model: Model,
+    ops: list[Operation],
+    deadline: float | None,
+    timeout: float | None,
+    memoise: bool,
+    greedy: bool,
+) -> CheckResult:
+    common = dict(model=model, n_ops=len(ops), ops=ops)
+    # A pending read constrains nothing (it may be placed anywhere or nowhere).
+    search_ops = [op for op in ops if not (op.pending and _is_pure(model, op))]
+    try:
+        found, order = _search(model, search_ops, deadline, memoise, greedy)
+    except _Timeout:
+        return CheckResult(
+            "unknown", reason=f"the search ran out of time (timeout={timeout:g} s)", **common
+        )
+    if found:
+        return CheckResult("ok", order=[search_ops[i] for i in order], **common)
+    return CheckResult("illegal", witness=_witness(model, search_ops, order), **common)
+
+
+def _events(ops: list[Operation]) -> list[tuple[int, bool]]:
+    """(operation index, is_call) pairs in time order with the documented tie-breaks."""
+    keyed = []
+    for i, op in enumerate(ops):
+        zero = op.call == op.return_time
+        keyed.append((op.call, _ZERO_CALL if zero else _CALL, i, True))
+        if not op.pending:
+            keyed.append((op.return_time, _ZERO_RETURN if zero else _RETURN, i, False))
+    keyed.sort(key=lambda e: (e[0], e[1], e[2]))
+    return [(i, is_call) for _, _, i, is_call in keyed]
+
+
+def _search(
+    model: Model, ops: list[Operation], deadline: float | None, memoise: bool, greedy: bool = True
+) -> tuple[bool, list[int]]:
+    """Run the search; returns (True, order) or (False, longest dead-end prefix)."""
+    events = _events(ops)
+    n = len(events)
+    main, side = n, n + 1  # sentinel heads of the two lists
+    # Doubly linked lists over event indices, -1 ending each.  Removing and
+    # restoring in LIFO order ("dancing links") makes backtracking O(1).  Calls of
+    # pending operations live on a side list: they are tried only after every
+    # completed candidate failed, because they are optional and would otherwise be
+    # first in line at every node for the rest of the history.
+    nxt = [-1] * (n + 2)
+    prv = [-1] * (n + 2)
+    tail = {main: main, side: side}
+    for e, (i, is_call) in enumerate(events):
+        lst = side if is_call and ops[i].pending else main
+        nxt[tail[lst]] = e
+        prv[e] = tail[lst]
+        tail[lst] = e
+    ev_op = [i for i, _ in events]
+    ev_call = [c for _, c in events]
+    return_of = [-1] * len(ops)
+    for e, (i, is_call) in enumerate(events):
+        if not is_call:
+            return_of[i] = e
+    match = [return_of[ev_op[e]] if ev_call[e] else -1 for e in range(n)]
+    inputs = [op.input for op in ops]
+    outputs = [step_output(op) for op in ops]
+    pure = [greedy and _is_pure(model, op) for op in ops]
+
+    step = model.step
+    state = model.init()
+    linearized = 0
+    # Frames: (call event, state before it, forced, bound).  A forced frame placed a
+    # pure operation greedily: it had no alternatives, so undoing it fails its parent
+    # too.  bound is -1 for a completed operation, else the return event that
+    # limits which pending calls are candidates at that node.
+    stack: list[tuple[int, object, bool, int]] = []
+    seen: set[tuple[int, object]] = set()
+    best: list[int] = []
+    steps = 0
+    fresh = True  # at a node not yet scanned for pure operations
+    entry, bound = nxt[main], -1
+    while True:
+        steps += 1
+        if deadline is not None and steps % _CLOCK_EVERY == 1:
+            if time.monotonic() >= deadline:
+                raise _Timeout
+        dead = False
+        if fresh:
+            fresh = False
+            if nxt[main] == -1:
+                # Every completed operation is placed; pending ones may never have happened.
+                return True, [ev_op[f[0]] for f in stack]
+            # A pure operation (a read) that is a candidate and legal now can be
+            # placed now without loss: moving it earlier in any valid completion
+            # keeps that completion valid.  So it is the only branch worth taking.
+            e = nxt[main]
+            while greedy and ev_call[e]:
+                i = ev_op[e]
+                if pure[i]:
+                    legal, new_state = step(state, inputs[i], outputs[i])
+                    if legal:
+                        key = (linearized | (1 << i), new_state)
+                        if memoise and key in seen:
+                            dead = True
+                        else:
+                            if memoise:
+                                seen.add(key)
+                            stack.append((e, state, True, -1))
+                            state, linearized = new_state, key[0]
+                            _lift(nxt, prv, e, match[e])
+                            fresh = True
+                        break
+                e = nxt[e]
+            if fresh:
+                continue
+            entry, bound = nxt[main], -1
+        if not dead:
+            if bound == -1 and not ev_call[entry]:
+                # First return among remaining completed ops: now try pending calls
+                # made before it.
+                entry, bound = nxt[side], entry
+                continue
+            if bound == -1 or (entry != -1 and entry < bound):
+                i = ev_op[entry]
+                if not pure[i]:  # pure ones were handled when the node was fresh
+                    legal, new_state = step(state, inputs[i], outputs[i])
+                    if legal:
+                        new_linearized = linearized | (1 << i)
+                        key = (new_linearized, new_state)
+                        if not memoise or key not in seen:
+                            if memoise:
+                                seen.add(key)
+                            stack.append((entry, state, False, bound))
+                            state, linearized = new_state, new_linearized
+                            _lift(nxt, prv, entry, match[entry])
+                            fresh = True
+                            continue
+                entry = nxt[entry]
+                continue
+        # Dead end: no candidate extends this prefix (or its forced branch was
+        # explored before).  Undo the last free choice and try the next one.
+        if len(stack) > len(best):
+            best = [f[0] for f in stack]
+        while True:
+            if not stack:
+                return False, [ev_op[e] for e in best]
+            entry, state, forced, bound = stack.pop()
+            linearized &= ~(1 << ev_op[entry])
+            _unlift(nxt, prv, entry, match[entry])
+            if not forced:
+                break
+        entry = nxt[entry]
+
+
+def _lift(nxt: list[int], prv: list[int], entry: int, m: int) -> None:
+    """Unlink a call event and its return event (m = -1 when pending)."""
+    p, q = prv[entry], nxt[entry]
+    nxt[p] = q
+    if q != -1:
+        prv[q] = p
+    if m != -1:
+        p, q = prv[m], nxt[m]
+        nxt[p] = q
+        if q != -1:
+            prv[q] = p
+
+
+def _unlift(nxt: list[int], prv: list[int], entry: int, m: int) -> None:
+    """Relink what _lift removed, in reverse order."""
+    if m != -1:
+        nxt[prv[m]] = m
+        if nxt[m] != -1:
+            prv[nxt[m]] = m
+    nxt[prv[entry]] = entry
+    if nxt[entry] != -1:
+        prv[nxt[entry]] = entry
+
+
+def _is_pure(model: Model, op: Operation) -> bool:
+    return model.pure is not None and bool(model.pure(op.input, step_output(op)))
+
+
+def _witness(model: Model, ops: list[Operation], prefix: list[int]) -> Witness:
+    """Replay the longest prefix and list the candidates that cannot come next."""
+    state = model.init()
+    for i in prefix:
+        _, state = model.step(state, ops[i].input, step_output(ops[i]))
+    done = set(prefix)
+    candidates: list[int] = []
+    blocker = None
+    for i, is_call in _events(ops):
+        if i in done:
+            continue
+        if is_call:
+            candidates.append(i)
+        else:
+            blocker = i
+            break
+    stuck = [
+        i
+        for i in candidates
+        if not ops[i].pending
+        and not model.step(state, ops[i].input, step_output(ops[i]))[0]
+    ]
+    if blocker is not None:
+        # The op whose return forced the dead end goes first: it is the one that
+        # had to be placed and could not be.
+        stuck = [blocker] + [i for i in stuck if i != blocker]
+    return Witness(
+        linearized=[ops[i] for i in prefix],
+        unplaceable=[ops[i] for i in stuck],
+        state=state,
+    )

@@ -1,0 +1,1 @@
+from .history_plot import plot_history  # noqa: F401
