@@ -91,7 +91,12 @@ def _add_check(sub) -> None:
     add_check_parser(sub)
 
 
-_EXTENSIONS = [_add_check]
+def _add_grading(sub) -> None:
+    from .grading.cli import add_grading_parsers
+    add_grading_parsers(sub)
+
+
+_EXTENSIONS = [_add_check, _add_grading]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

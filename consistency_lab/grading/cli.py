@@ -1,0 +1,137 @@
+"""The ``build-labs``, ``release`` and ``grade`` subcommands of ``consistency-lab``.
+
+Only argparse is imported here; each command imports its machinery when it runs, so the
+CLI stays quick to start.  Exit codes: 0 success, 1 the work found problems (out-of-date or
+edited labs, a leak, an internal grading failure), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["add_grading_parsers", "run_build_labs", "run_release", "run_grade"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 1 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds, at least 1")
+    return value
+
+
+def add_grading_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``build-labs``, ``release`` and ``grade`` to the main CLI."""
+    build = subparsers.add_parser(
+        "build-labs", help="write labs/ from solutions/ (stubs instead of solutions, no hidden material)",
+        description="Write labs/labNN_slug.ipynb from each solutions/labNN_slug.ipynb. Refuses to overwrite a "
+                    "lab that was edited since it was generated (unless --force). With --check, write nothing "
+                    "and exit 1 when any lab is missing or out of date.")
+    build.add_argument("--check", action="store_true", help="only compare; exit 1 if labs/ is out of date")
+    build.add_argument("--force", action="store_true", help="overwrite labs even if they were edited")
+    build.add_argument("--solutions", type=Path, default=Path("solutions"), metavar="DIR",
+                       help="lab sources (default: solutions)")
+    build.add_argument("--labs", type=Path, default=Path("labs"), metavar="DIR",
+                       help="where student notebooks go (default: labs)")
+    build.set_defaults(func=run_build_labs)
+
+    rel = subparsers.add_parser(
+        "release", help="write the student copy of the course (no solutions, no hidden checks)",
+        description="Write chapters/, labs/ (rebuilt from solutions/), the consistency_lab package without "
+                    "hidden checks, tests/ without the grader tests, and the top-level files to DIR.")
+    rel.add_argument("dest", type=Path, metavar="DIR", help="destination folder (new or empty)")
+    rel.add_argument("--force", action="store_true", help="write into a non-empty DIR, replacing our files there")
+    rel.add_argument("--root", type=Path, default=Path("."), metavar="DIR",
+                     help="the course repository (default: current folder)")
+    rel.set_defaults(func=run_release)
+
+    grade = subparsers.add_parser(
+        "grade", help="grade submitted lab notebooks into grades.csv and feedback/",
+        description="Run each submission in a fresh kernel (a copy; the file is never modified), then the "
+                    "lab's public and hidden checks. The student is the file name, or the parent folder's "
+                    "name when the file is named like the lab (lab01_...). Exit 0 when every submission got "
+                    "a grade, 1 when the grader itself failed on one, 2 on usage errors.")
+    grade.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="a notebook or a folder of them")
+    grade.add_argument("--out", type=Path, required=True, metavar="DIR", help="where grades.csv and feedback/ go")
+    grade.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="submissions at a time (default 1)")
+    grade.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
+                       help="limit per cell and per check, in seconds (default 60)")
+    grade.add_argument("--max-time", type=_seconds, default=300.0, metavar="S",
+                       help="wall-clock limit per submission, in seconds (default 300)")
+    grade.add_argument("--solutions", type=Path, default=Path("solutions"), metavar="DIR",
+                       help="lab sources, for parts and points (default: solutions)")
+    grade.add_argument("--kernel", default="python3", metavar="NAME", help="kernel to run (default: python3)")
+    grade.set_defaults(func=run_grade)
+
+
+def run_build_labs(args: argparse.Namespace) -> int:
+    """``consistency-lab build-labs``."""
+    from .build import build_labs
+
+    report = build_labs(args.solutions, args.labs, check=args.check, force=args.force)
+    for line in report.lines:
+        print(line)
+    for line in report.errors:
+        print(f"build-labs: {line}", file=sys.stderr)
+    if not report.lines and not report.errors:
+        print(f"no lab sources in {args.solutions}; nothing to build")
+    return report.exit_code
+
+
+def run_release(args: argparse.Namespace) -> int:
+    """``consistency-lab release DIR``."""
+    from ..course import ReleaseError, release
+
+    try:
+        report = release(args.root, args.dest, force=args.force)
+    except ReleaseError as exc:
+        print(f"release: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote the student release to {report.dest}: {', '.join(report.entries)}")
+    for lab in report.labs:
+        print(f"  {lab}")
+    return 0
+
+
+def run_grade(args: argparse.Namespace) -> int:
+    """``consistency-lab grade PATH... --out DIR``."""
+    from .grader import GradingError, Settings, grade_all
+    from .report import progress_line, summary, write_feedback, write_grades_csv
+
+    settings = Settings(solutions_dir=args.solutions, jobs=args.jobs, cell_timeout=args.timeout,
+                        max_time=args.max_time, kernel_name=args.kernel)
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        print(f"grade: {missing[0]}: no such file or folder", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+
+    def progress(done: int, total: int, graded) -> None:
+        print(progress_line(done, total, graded), file=sys.stderr, flush=True)
+
+    try:
+        results = grade_all(args.paths, settings, progress=progress)
+    except GradingError as exc:
+        print(f"grade: {exc}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_grades_csv(results, args.out / "grades.csv")
+    files = write_feedback(results, args.out / "feedback")
+    print(summary(results, time.monotonic() - started))
+    print(f"Wrote {args.out / 'grades.csv'} and {len(files)} feedback file(s) in {args.out / 'feedback'}")
+    return 1 if any(g.internal_error for g in results) else 0

@@ -1,0 +1,388 @@
+"""``grade``: find submissions, run each in its own runner process (in parallel), score the checks.
+
+Scores come only from the checks the grader runs itself (public and hidden); nothing the
+notebook prints or its own check cells do is trusted.  A part earns its points when every
+one of its checks passes, else nothing.  Submissions are read once and copied to a private
+temporary folder; the originals are never opened for writing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from . import checks as _checks
+from . import runner
+from .checks import Outcome
+from .labspec import LabSpec, lab_number, load_specs, registry_problems
+from .notebook_build import LabFormatError
+
+__all__ = ["GradingError", "Settings", "Submission", "Graded", "find_notebooks", "student_name",
+           "identify_lab", "collect_submissions", "grade_submission", "grade_all", "NOT_RUN"]
+
+NOT_RUN = "not run"
+# The runner owns the per-submission time limit; this slack covers its start-up and clean-up.
+_OUTER_SLACK_S = 45.0
+_SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
+_LABLIKE_RE = re.compile(r"^lab\d\d", re.IGNORECASE)
+_CONTEXT: Optional[multiprocessing.context.BaseContext] = None
+
+
+class GradingError(Exception):
+    """A usage problem that stops grading before it starts (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to grade: where lab sources are, parallelism and time limits."""
+
+    solutions_dir: Path = Path("solutions")
+    jobs: int = 1
+    cell_timeout: float = 60.0
+    max_time: float = 300.0
+    kernel_name: str = "python3"
+    max_restarts: int = 3
+
+
+@dataclass
+class Submission:
+    """One notebook to grade, identified but not yet run."""
+
+    path: Path
+    student: str
+    data: bytes
+    lab: Optional[str] = None
+    problem: str = ""
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the submitted bytes."""
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class Graded:
+    """The result for one submission."""
+
+    student: str
+    lab: str
+    path: Path
+    points: dict[str, float] = field(default_factory=dict)
+    part_max: dict[str, float] = field(default_factory=dict)
+    max_total: float = 0.0
+    status: str = "ok"
+    outcomes: list[Outcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    internal_error: bool = False
+
+    @property
+    def total(self) -> float:
+        """Sum of the part points."""
+        return sum(self.points.values())
+
+
+def find_notebooks(paths: Sequence[Path]) -> list[Path]:
+    """The notebooks named by ``paths`` (folders are searched recursively, checkpoints skipped)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(p for p in sorted(path.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts)
+        elif path.suffix == ".ipynb" and path.is_file():
+            found.append(path)
+        else:
+            raise GradingError(f"{path}: not a notebook (.ipynb) or a folder of them")
+    unique: dict[Path, Path] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
+
+
+def student_name(path: Path) -> str:
+    """The file name's stem, unless it is named like a lab: then the nearest parent folder that is not."""
+    name = path.stem
+    if _LABLIKE_RE.match(name):
+        for parent in path.resolve().parents:
+            if parent.name and not _LABLIKE_RE.match(parent.name):
+                name = parent.name
+                break
+    return _SAFE_NAME_RE.sub("_", name).strip("._") or "student"
+
+
+def identify_lab(path: Path, nb_json: dict, specs: dict[str, LabSpec]) -> tuple[Optional[str], str]:
+    """(lab, problem): from ``metadata.consistency_lab.lab``, else from a 'labNN' in the path."""
+    meta = nb_json.get("metadata", {}) if isinstance(nb_json, dict) else {}
+    meta_lab = meta.get("consistency_lab", {}).get("lab") if isinstance(meta.get("consistency_lab"), dict) else None
+    if isinstance(meta_lab, str) and meta_lab in specs:
+        return meta_lab, ""
+    if path.stem in specs:
+        return path.stem, ""
+    for text in [path.name] + [p.name for p in path.resolve().parents]:
+        number = lab_number(text)
+        if number:
+            matches = [lab for lab in specs if lab.split("_", 1)[0] == number]
+            if len(matches) == 1:
+                return matches[0], ""
+            break
+    said = f"its metadata says {meta_lab!r}" if meta_lab else "it has no metadata.consistency_lab.lab"
+    return None, (f"unknown lab: {said} and its path names no known lab "
+                  f"(known: {', '.join(sorted(specs)) or 'none'})")
+
+
+def collect_submissions(paths: Sequence[Path], specs: dict[str, LabSpec]) -> list[Submission]:
+    """Read and identify every notebook under ``paths``; GradingError when there are none or names clash."""
+    notebooks = find_notebooks(paths)
+    if not notebooks:
+        raise GradingError(f"no notebooks (.ipynb) found in {', '.join(str(p) for p in paths)}")
+    subs = []
+    for path in notebooks:
+        data = path.read_bytes()
+        sub = Submission(path=path, student=student_name(path), data=data)
+        try:
+            nb_json = json.loads(data.decode("utf-8"))
+            if not isinstance(nb_json, dict) or not isinstance(nb_json.get("cells"), list):
+                raise ValueError("no 'cells' list")
+        except (ValueError, UnicodeDecodeError) as exc:
+            sub.problem = f"unreadable notebook ({type(exc).__name__}: {str(exc)[:120]})"
+            sub.lab, _ = identify_lab(path, {}, specs)
+        else:
+            sub.lab, sub.problem = identify_lab(path, nb_json, specs)
+        subs.append(sub)
+    seen: dict[tuple[str, str], Path] = {}
+    for sub in subs:
+        key = (sub.student, sub.lab or "?")
+        if key in seen:
+            raise GradingError(f"{seen[key]} and {sub.path} both count as student {sub.student!r}, lab {key[1]}; "
+                               "rename one (the student is the file name, or the folder name for files named "
+                               "like the lab)")
+        seen[key] = sub.path
+    return subs
+
+
+def _pythonpath_for(module: str) -> Optional[str]:
+    """The sys.path root a checks module was imported from, if the kernel may not find it by itself."""
+    mod = sys.modules.get(module)
+    if mod is None or not getattr(mod, "__file__", None) or module.startswith("consistency_lab."):
+        return None
+    root = Path(mod.__file__).resolve().parent
+    for _ in range(module.count(".")):
+        root = root.parent
+    return str(root)
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """Fork server where available: each runner is a fresh, killable process without re-importing nbclient."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(runner.PRELOAD)
+        else:  # pragma: no cover - Windows
+            ctx = multiprocessing.get_context("spawn")
+        _CONTEXT = ctx
+    return _CONTEXT
+
+
+def _kill(proc: multiprocessing.process.BaseProcess, pid_file: Path) -> None:
+    """Kill a runner and the kernels it started (they live in their own sessions)."""
+    try:
+        pids = [int(x) for x in pid_file.read_text().split()]
+    except (OSError, ValueError):
+        pids = []
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+        except OSError:
+            pass
+    proc.kill()
+    proc.join()
+
+
+def _status(events: list[dict], fatal: str) -> tuple[str, list[str]]:
+    """(status, notes) from the runner's events; the status leads with the most serious problem."""
+    lead: list[str] = []
+    pieces: list[str] = []
+    notes: list[str] = []
+    errors = [e for e in events if e["kind"] == "error"]
+    for e in events:
+        kind = e["kind"]
+        if kind == "error":
+            notes.append(f"Cell {e['cell']} raised {e['detail']}")
+        elif kind == "timeout":
+            pieces.append(f"timeout in cell {e['cell']} (>{e['seconds']:g} s, skipped)")
+            notes.append(f"Cell {e['cell']} ran longer than {e['seconds']:g} s; it was skipped and the other "
+                         "cells were run again in a fresh kernel")
+        elif kind == "died":
+            pieces.append(f"kernel died in cell {e['cell']} (skipped)")
+            notes.append(f"Cell {e['cell']} stopped the Python kernel (os._exit, a crash, or running out of "
+                         "memory); it was skipped and the other cells were run again in a fresh kernel")
+        elif kind in ("check_died", "check_timeout"):
+            what = "killed the kernel" if kind == "check_died" else "hung"
+            pieces.append(f"kernel {'died' if kind == 'check_died' else 'hung'} during a check")
+            notes.append(f"Your code {what} while the check '{e['check']}' was running; the other checks "
+                         "ran in a fresh kernel")
+        elif kind == "gave_up":
+            lead.append("kernel died")
+            notes.append(f"Gave up after {e['kernels']} fresh kernels; checks that never ran score nothing")
+        elif kind == "wall_clock":
+            lead.append(f"timeout (wall-clock limit {e['seconds']:g} s)")
+            notes.append(f"Grading stopped at the {e['seconds']:g} s limit; checks that never ran score nothing")
+    if errors:
+        first = errors[0]
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        pieces.insert(0, f"error in cell {first['cell']}: {first['detail'].split(':', 1)[0]}{more}")
+    if fatal:
+        lead.insert(0, f"internal error: {fatal}")
+    status = "; ".join(lead + pieces) or "ok"
+    return status, notes
+
+
+def _score(graded: Graded, spec: LabSpec, outcomes: dict[str, Outcome], missing_reason: str) -> None:
+    """Fill ``graded.points`` and ``graded.outcomes``: a part scores only when all its checks pass."""
+    graded.max_total = spec.total
+    for part in spec.parts:
+        part_outcomes = []
+        for chk in _checks.checks_for(spec.lab, part.part_id, include_hidden=True):
+            part_outcomes.append(outcomes.get(chk.key) or Outcome(
+                chk.key, chk.grade_id, chk.description, chk.public, NOT_RUN, missing_reason, chk.hint))
+        graded.outcomes.extend(part_outcomes)
+        passed = bool(part_outcomes) and all(o.passed for o in part_outcomes)
+        graded.points[part.cell_id] = part.points if passed else 0.0
+        graded.part_max[part.cell_id] = part.points
+
+
+def grade_submission(sub: Submission, spec: Optional[LabSpec], settings: Settings) -> Graded:
+    """Grade one submission in a private temporary folder; never raises for problems in the notebook."""
+    started = time.monotonic()
+    graded = Graded(student=sub.student, lab=sub.lab or "", path=sub.path)
+    if spec is None or sub.problem:
+        graded.status = sub.problem or "unknown lab"
+        if spec is not None:
+            _score(graded, spec, {}, "the notebook could not be read")
+        graded.seconds = time.monotonic() - started
+        return graded
+    tmp = Path(tempfile.mkdtemp(prefix="consistency-lab-grade-"))
+    try:
+        work = tmp / "work"
+        private = tmp / f"p-{secrets.token_hex(8)}"
+        work.mkdir()
+        private.mkdir(mode=0o700)
+        notebook = work / sub.path.name
+        notebook.write_bytes(sub.data)  # the copy we execute; the original is never touched again
+        n_checks = len(_checks.checks_for(spec.lab, None, include_hidden=True))
+        job = {
+            "notebook": str(notebook), "workdir": str(work),
+            "checks_file": str(private / f"{secrets.token_hex(16)}.jsonl"),
+            "result_file": str(private / "result.json"), "pid_file": str(private / "kernels.pid"),
+            "lab": spec.lab, "checks_module": spec.checks_module, "parts": [p.part_id for p in spec.parts],
+            "n_checks": n_checks, "cell_timeout": settings.cell_timeout, "max_time": settings.max_time,
+            "kernel_name": settings.kernel_name, "max_restarts": settings.max_restarts,
+            "package_dir": str(Path(_checks.__file__).resolve().parents[1]),
+        }
+        extra = _pythonpath_for(spec.checks_module)
+        if extra:
+            job["env"] = {"PYTHONPATH": os.pathsep.join([extra] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+        job_path = private / "job.json"
+        job_path.write_text(json.dumps(job), encoding="utf-8")
+        proc = _mp_context().Process(target=runner.child_main, args=(str(job_path), str(private / "runner.log")),
+                                     name=f"grade-{sub.student}")
+        proc.start()
+        proc.join(timeout=settings.max_time + _OUTER_SLACK_S)
+        killed = proc.is_alive()
+        if killed:
+            _kill(proc, Path(job["pid_file"]))
+        result_path = Path(job["result_file"])
+        if killed or not result_path.exists():
+            tail = (private / "runner.log").read_text(errors="replace")[-400:].strip()
+            if killed:
+                graded.status = f"timeout (wall-clock limit {settings.max_time:g} s)"
+                reason = "grading was stopped at the wall-clock limit"
+            else:
+                graded.status = f"internal error: the runner exited with code {proc.exitcode}"
+                graded.internal_error = True
+                graded.notes.append(f"Runner output: {tail}")
+                reason = "the grader failed before this check ran"
+            _score(graded, spec, {}, reason)
+            return graded
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+        outcomes = {o["key"]: Outcome.from_json(o) for o in result["outcomes"]}
+        graded.status, graded.notes = _status(result["events"], result["fatal"])
+        if result["problem"]:
+            graded.status = result["problem"]
+        graded.internal_error = bool(result["fatal"])
+        if result["output_bytes"] > 1_000_000:
+            graded.notes.append(f"The notebook printed {result['output_bytes'] / 1e6:.1f} MB of output "
+                                "(not kept, and not needed for grading)")
+        if result["problem"]:
+            missing = result["problem"]
+        elif any(e["kind"] == "gave_up" for e in result["events"]):
+            missing = "the kernel kept dying, so this check never ran"
+        else:
+            missing = "this check never ran (grading stopped early)"
+        _score(graded, spec, outcomes, missing)
+        return graded
+    finally:
+        graded.seconds = time.monotonic() - started
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_lab_specs(solutions_dir: Path, labs: Optional[set[str]] = None) -> dict[str, LabSpec]:
+    """Lab specs from the solution notebooks, checked against the registry; GradingError when unusable."""
+    if not solutions_dir.is_dir():
+        raise GradingError(f"{solutions_dir}: no such folder; the grader reads each lab's parts and points "
+                           "from its solution notebook (pass --solutions DIR)")
+    try:
+        specs = load_specs(solutions_dir)
+    except LabFormatError as exc:
+        raise GradingError(f"invalid lab source {exc}") from None
+    if not specs:
+        raise GradingError(f"{solutions_dir}: no lab notebooks (labNN_slug.ipynb) to grade against")
+    problems = [p for lab, spec in specs.items() if labs is None or lab in labs for p in registry_problems(spec)]
+    if problems:
+        raise GradingError("the checks registry disagrees with the solution notebooks:\n  - "
+                           + "\n  - ".join(problems))
+    return specs
+
+
+def _require_kernel(name: str) -> None:
+    """GradingError unless Jupyter knows a kernel called ``name``."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        manager.get_kernel_spec(name)
+    except NoSuchKernel:
+        known = ", ".join(sorted(manager.find_kernel_specs())) or "none"
+        raise GradingError(f"no Jupyter kernel named {name!r} (installed: {known})") from None
+
+
+def grade_all(paths: Sequence[Path], settings: Settings,
+              progress: Optional[Callable[[int, int, Graded], None]] = None) -> list[Graded]:
+    """Grade every submission under ``paths`` (``settings.jobs`` at a time); results sorted by student, lab."""
+    _require_kernel(settings.kernel_name)
+    specs = load_lab_specs(settings.solutions_dir)
+    subs = collect_submissions(paths, specs)
+    results: list[Graded] = []
+    with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
+        futures = [pool.submit(grade_submission, sub, specs.get(sub.lab or ""), settings) for sub in subs]
+        for done, future in enumerate(as_completed(futures), start=1):
+            graded = future.result()
+            results.append(graded)
+            if progress:
+                progress(done, len(futures), graded)
+    results.sort(key=lambda g: (g.student, g.lab, str(g.path)))
+    return results
+
