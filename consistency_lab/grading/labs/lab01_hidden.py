@@ -1,0 +1,81 @@
+"""Hidden checks of lab 01 (grader only): more seeds, storms, crashes and long streams."""
+
+from __future__ import annotations
+
+from ...patterns.delivery import at_least_once, deliver, payment_events
+from ..checks import check_for
+from ._handler_checks import assert_exactly_once, crash_run, run_schedule
+
+LAB = "lab01_idempotent_handlers"
+
+
+@check_for(lab=LAB, grade_id="q1_dedupe", points=20, public=False,
+           hint="Every delivery of an id after the first must change nothing.")
+def lab01_hidden_dedupe_storm_many_seeds(ns):
+    """a duplicate storm (90 % duplicated) over 15 seeds ends exactly-once"""
+    for seed in range(100, 115):
+        handler, events = run_schedule(ns.DedupeHandler, seed, duplicate=0.9, reorder=0.0, carts=5)
+        assert_exactly_once(handler, events, f"duplicate storm, seed {seed}")
+
+
+@check_for(lab=LAB, grade_id="q2_versioned", points=30, public=False,
+           hint="Reordering across a window of several events needs several held versions per cart.")
+def lab01_hidden_versions_under_heavy_reordering(ns):
+    """heavy reordering and duplication over 20 seeds ends exactly-once, nothing left held"""
+    for seed in range(200, 220):
+        handler, events = run_schedule(ns.VersionedHandler, seed, duplicate=0.4, reorder=0.6, window=6, carts=5)
+        assert_exactly_once(handler, events, f"heavy reordering, seed {seed}")
+        held = getattr(handler, "held", {})
+        left = sum(len(v) for v in held.values()) if isinstance(held, dict) else 0
+        assert left == 0, f"seed {seed}: {left} event(s) are still held after every gap was filled"
+
+
+@check_for(lab=LAB, grade_id="q3_atomic", points=25, public=False,
+           hint="Nothing may be written before the crash point: neither the cart, nor the version, nor held events.")
+def lab01_hidden_crash_everywhere(ns):
+    """crashes on every second event over 15 seeds end exactly-once"""
+    for seed in range(300, 315):
+        handler, events, crash = crash_run(ns.CrashSafeHandler, seed, crash_every=2)
+        assert crash.fired, f"seed {seed}: the crash point never fired"
+        assert_exactly_once(handler, events, f"crash on every second event, seed {seed}")
+
+
+@check_for(lab=LAB, grade_id="q3_atomic", points=25, public=False,
+           hint="CrashSafeHandler must still drop stale and hold early events.")
+def lab01_hidden_crash_safe_still_orders(ns):
+    """without crashes, the crash-safe handler is still order-aware"""
+    for seed in range(320, 330):
+        handler, events = run_schedule(ns.CrashSafeHandler, seed, duplicate=0.4, reorder=0.6, window=5)
+        assert_exactly_once(handler, events, f"reordering without crashes, seed {seed}")
+
+
+@check_for(lab=LAB, grade_id="q4_bounded", points=25, public=False,
+           hint="Memory must stay bounded on a long stream, and eviction must be oldest-first.")
+def lab01_hidden_long_stream_bounded_memory(ns):
+    """a 5,000-payment stream never holds more than `capacity` keys and stays exact"""
+    events = payment_events(seed=400, payments=5000, accounts=20)
+    store = ns.BoundedKeyStore(capacity=64, ttl_ms=1e12)
+    handler = ns.PaymentHandler(store)
+    peak = 0
+    for e in at_least_once(events, 400, duplicate=0.3, reorder=0.2, window=5):
+        deliver(handler, [e])
+        peak = max(peak, len(store))
+    assert peak <= 64, f"the store held {peak} keys at its peak; capacity is 64"
+    expected = {}
+    for e in events:
+        expected[e.key] = expected.get(e.key, 0) + e.payload["amount"]
+    assert handler.balances == expected, "with duplicates close together, balances must be exact"
+
+
+@check_for(lab=LAB, grade_id="q4_bounded", points=25, public=False,
+           hint="Evict by age of insertion (oldest first), and drop expired keys before counting.")
+def lab01_hidden_eviction_order_and_ttl(ns):
+    """eviction is oldest-first and expired keys free room before anything is evicted"""
+    store = ns.BoundedKeyStore(capacity=2, ttl_ms=10.0)
+    store.add("a", now=0.0)
+    store.add("b", now=5.0)
+    store.add("c", now=12.0)  # "a" expired at 10 ms: it goes, "b" stays
+    assert store.seen("b", now=12.0) and store.seen("c", now=12.0), "an unexpired key was evicted while an expired one freed room"
+    store.add("d", now=13.0)  # full: evict the oldest, "b"
+    assert not store.seen("b", now=13.0) and store.seen("c", now=13.0) and store.seen("d", now=13.0), \
+        "when full, the key stored earliest must be forgotten first"
