@@ -29,7 +29,9 @@ def samples(fn: Callable[[], object], n: int) -> list[float]:
 
 def p(values: list[float], q: float) -> float:
     """q-th percentile (0-100) of values."""
-    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, int(q) - 1))] if len(values) > 1 else values[0]
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, int(q) - 1))]
 
 
 def table(rows: list[tuple], header: tuple) -> str:

@@ -109,7 +109,7 @@ def plot_spacetime(trace: Sequence["TraceEvent"], *, nodes: Optional[Sequence[st
             ax.plot([max(a, start), min(b, end)], [y[node], y[node]], lw=6, color=OKABE_ITO["black"],
                     alpha=0.35, solid_capstyle="butt", label="node down" if first else None)
             first = False
-    for n, i in y.items():
+    for i in y.values():
         ax.axhline(i, color="#dddddd", lw=0.8, zorder=0)
     ax.set_yticks(list(y.values()), list(y.keys()))
     ax.set_xlim(start, end)

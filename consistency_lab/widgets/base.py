@@ -62,8 +62,8 @@ def _fmt(v: Any) -> str:
 
 def metrics_html(metrics: Mapping[str, Any], keys: Optional[list[str]] = None) -> str:
     """A small two-column HTML table of selected metrics."""
-    rows = "".join(f"<tr><td style='padding-right:1em'>{k.replace('_', ' ')}</td><td><b>{_fmt(metrics[k])}</b></td></tr>"
-                   for k in (keys or list(metrics)) if k in metrics)
+    cell = "<tr><td style='padding-right:1em'>{}</td><td><b>{}</b></td></tr>"
+    rows = "".join(cell.format(k.replace("_", " "), _fmt(metrics[k])) for k in (keys or list(metrics)) if k in metrics)
     return f"<table style='font-size:90%'>{rows}</table>"
 
 

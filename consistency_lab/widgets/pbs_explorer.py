@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from ..check.pbs import LATENCY_MODELS, p_stale, t_visibility_curve
 from .base import Explorer, dropdown, slider
 

@@ -128,7 +128,8 @@ def keys_expire_after_ttl(ns):
 
 
 @check_for(lab=LAB, grade_id="q4_bounded", points=25,
-           hint="PaymentHandler: skip a payment whose id the store has seen; otherwise add the amount and store the id.")
+           hint="PaymentHandler: skip a payment whose id the store has seen; "
+                "otherwise add the amount and store the id.")
 def payments_with_close_duplicates_are_exact(ns):
     """duplicated payments (duplicates arrive soon after) are counted once"""
     events = payment_events(seed=4, payments=60, accounts=3)

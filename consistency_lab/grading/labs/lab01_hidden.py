@@ -75,7 +75,8 @@ def lab01_hidden_eviction_order_and_ttl(ns):
     store.add("a", now=0.0)
     store.add("b", now=5.0)
     store.add("c", now=12.0)  # "a" expired at 10 ms: it goes, "b" stays
-    assert store.seen("b", now=12.0) and store.seen("c", now=12.0), "an unexpired key was evicted while an expired one freed room"
+    assert store.seen("b", now=12.0) and store.seen("c", now=12.0), \
+        "an unexpired key was evicted while an expired one freed room"
     store.add("d", now=13.0)  # full: evict the oldest, "b"
     assert not store.seen("b", now=13.0) and store.seen("c", now=13.0) and store.seen("d", now=13.0), \
         "when full, the key stored earliest must be forgotten first"
