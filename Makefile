@@ -12,6 +12,7 @@ help:
 	@echo "make lab    set up .venv (first time) and open the course in JupyterLab"
 	@echo "make test   set up .venv (first time) and run every test and notebook"
 	@echo "make bench  run the speed benchmarks"
+	@echo "make labs   regenerate labs/ from solutions/ (instructors)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,9 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	MPLBACKEND=Agg $(PY) -m pytest tests -n 2
 	MPLBACKEND=Agg $(PY) -m pytest --nbval-lax --nbval-current-env -n 2 $(NOTEBOOKS)
+
+labs: $(STAMP)
+	$(VENV)/bin/consistency-lab build-labs
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; MPLBACKEND=Agg $(PY) $$f || exit 1; done
