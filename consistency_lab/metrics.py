@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
-__all__ = ["percentile", "latency_summary", "rate", "time_weighted_share", "stale_reads", "convergence_time"]
+__all__ = ["percentile", "latency_summary", "rate", "time_weighted_share", "stale_reads"]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -90,22 +90,3 @@ def stale_reads(ops: Sequence) -> list:
             out.append(op)
     return out
 
-
-def convergence_time(change_log: Iterable[tuple[float, str, object]], initial: dict, since: float) -> float:
-    """Ms from ``since`` until the replicas last became (and stayed) equal; NaN if they end apart.
-
-    ``change_log`` holds (time, replica, new value) in time order; ``initial`` maps each
-    replica to its value at time 0.
-    """
-    state = dict(initial)
-    equal_since = 0.0 if len(set(map(repr, state.values()))) <= 1 else None
-    for t, replica, value in change_log:
-        state[replica] = value
-        if len(set(map(repr, state.values()))) <= 1:
-            if equal_since is None:
-                equal_since = t
-        else:
-            equal_since = None
-    if equal_since is None:
-        return math.nan
-    return max(equal_since, since) - since

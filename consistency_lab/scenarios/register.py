@@ -16,7 +16,8 @@ from typing import Any
 from ..faults import FaultSchedule, parse_faults
 from ..history import History, Operation
 from ..latency import Exponential, parse_latency
-from ..metrics import (convergence_time, latency_summary, rate, stale_reads)
+from ..check.convergence import convergence_time
+from ..metrics import latency_summary, rate, stale_reads
 from ..network import Network, NetworkOptions
 from ..replication import PrimaryBackupReplica, QuorumReplica, RegisterClient
 from ..sim import Simulation, TraceEvent
@@ -203,6 +204,11 @@ def _lost_writes(history: History, replicas: dict, mode: str) -> int:
     return sum(1 for op in acked if op.call > cutoff and op.input[1] not in finals)
 
 
+def _since(t: "float | None", start: float) -> float:
+    """Milliseconds from ``start`` to ``t`` (NaN when ``t`` is None: never happened)."""
+    return math.nan if t is None else t - start
+
+
 def _metrics(history: History, faults: FaultSchedule, net: Network, replicas: dict,
              change_log: list, heal: float, mode: str, client_specs: list) -> dict:
     ops = history.operations
@@ -235,7 +241,7 @@ def _metrics(history: History, faults: FaultSchedule, net: Network, replicas: di
         "pending_operations": sum(op.pending for op in ops),
         "failed_operations": sum(op.status == "fail" for op in ops),
         "converged": len({repr(r.value()) for r in replicas.values()}) == 1,
-        "convergence_time_ms": convergence_time(change_log, {name: None for name in replicas}, heal),
+        "convergence_time_ms": _since(convergence_time(change_log, heal, {name: None for name in replicas}), heal),
         "messages_per_op": rate(net.sent, len(ops)),
         "messages_dropped": net.dropped,
         "lost_acknowledged_writes": _lost_writes(history, replicas, mode),
