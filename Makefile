@@ -30,9 +30,10 @@ lab: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check consistency_lab tests benchmarks
 
+# Notebook cells share one kernel, so each notebook must stay on one worker (--dist loadfile).
 test: $(STAMP) lint
 	MPLBACKEND=Agg $(PY) -m pytest tests -n 2
-	MPLBACKEND=Agg $(PY) -m pytest --nbval-lax --nbval-current-env -n 2 $(NOTEBOOKS)
+	MPLBACKEND=Agg $(PY) -m pytest --nbval-lax --nbval-current-env -n 2 --dist loadfile $(NOTEBOOKS)
 
 labs: $(STAMP)
 	$(VENV)/bin/consistency-lab build-labs
