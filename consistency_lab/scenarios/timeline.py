@@ -14,7 +14,9 @@ With ``reconciliation=on`` a daemon pages through the users every
 ``scan_interval_ms``, ``page_size`` at a time, compares each user's feed record with
 the source of truth and overwrites it when they differ.  The run continues past the
 workload until the consumer has drained, then for one full sweep plus one interval,
-so the daemon has had every chance to finish.
+so the daemon has had every chance to finish.  A lab can replace the daemon by its
+own job (``run_timeline(..., job_factory=...)``), which the scenario measures from the
+outside by watching the feed's writes.
 
 One *item* of the daemon is one user: (follows, own posts, timeline).  A
 *divergent timeline* is a user whose timeline differs from the source of truth.
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..latency import Exponential, parse_latency
+from ..metrics import percentile
 from ..patterns.reconciliation import PassReport, ReconciliationDaemon, Reconciler, RepairRecord
 from ..sim import Simulation
 from ..streams.consumer import ConsumerGroup
@@ -258,14 +261,30 @@ def _divergent_timelines(social: SocialGraph, feed: FeedService) -> int:
 
 
 def run_timeline(seed: int, p: dict, *,
-                 reconciler_factory: Optional[Callable[[SocialGraph, FeedService], Reconciler]] = None
+                 reconciler_factory: Optional[Callable[[SocialGraph, FeedService], Reconciler]] = None,
+                 job_factory: Optional[Callable[[SocialGraph, FeedService, TimelineReconciler], Any]] = None
                  ) -> TimelineResult:
     """Run the workload, the lossy feed and (optionally) the daemon; measure divergence and repair.
 
-    ``reconciler_factory(social, feed)`` swaps in another reconciliation job (a
-    lab's); it is still measured by the reference :class:`TimelineReconciler`.
+    ``reconciler_factory(social, feed)`` swaps in another reconciler (a lab's) that the
+    package's daemon drives; it is still measured by the reference :class:`TimelineReconciler`.
+
+    ``job_factory(social, feed, reference)`` swaps in a whole reconciliation *job* (a lab's
+    own paging loop) instead of the daemon: with ``reconciliation="on"`` the scenario calls
+    ``job.run_pass(now)`` every ``scan_interval_ms`` (first pass after one interval) and
+    measures the job from the outside, by watching every ``feed.overwrite``: a write is a
+    repair; it is false when the user's feed record already equalled the truth or when
+    ``reference.would_converge(user)`` held (the daemon's definitions); time to repair is
+    measured from ``social.changed_at[user]``; it is verified when the record equals the truth
+    right after.  ``passes``, ``scanned``, ``found`` and ``deferred`` come from the dicts the
+    job's ``run_pass`` returns (missing keys count as 0).  The job handles its own grace
+    period; ``grace_ms`` still stretches the settle time and the convergence bound.
+
     ``p`` must be validated parameters (``TIMELINE.validate({...})``).
     """
+    if reconciler_factory is not None and job_factory is not None:
+        raise ValueError("pass either reconciler_factory (a reconciler for the package's daemon) or "
+                         "job_factory (a whole reconciliation job), not both")
     sim = Simulation(seed, trace=True)
     lineage = Lineage(sim)
     log = EventLog(sim, lineage=lineage)
@@ -294,8 +313,13 @@ def run_timeline(seed: int, p: dict, *,
     job = reconciler_factory(social, feed) if reconciler_factory is not None else reference
     daemon = ReconciliationDaemon(sim, job, interval_ms=p["scan_interval_ms"], page_size=p["page_size"],
                                   min_age_ms=p["grace_ms"], name="reconciler", lineage=lineage, judge=reference)
+    outside: Optional[_OutsideMeasure] = None
     if p["reconciliation"] == "on":
-        daemon.start()
+        if job_factory is None:
+            daemon.start()
+        else:
+            outside = _OutsideMeasure(sim, social, feed, reference, lineage, p["scan_interval_ms"])
+            outside.start(job_factory)
 
     _schedule_workload(sim, p, social, producer, in_flight, users)
     faults = sim.rng("faults")
@@ -313,13 +337,106 @@ def run_timeline(seed: int, p: dict, *,
     divergence.stop()
     lag.stop()
     daemon.stop()
+    if outside is not None:
+        outside.stop()
+    measured = outside if outside is not None else daemon
 
-    metrics = _metrics(p, sim, social, feed, producer, group, lag, divergence, daemon, duration)
+    metrics = _metrics(p, sim, social, feed, producer, group, lag, divergence, daemon, measured.report(),
+                       duration)
     return TimelineResult(
         scenario="timeline", seed=seed, params=dict(p), metrics=metrics, trace_digest=sim.trace_digest(),
-        divergence=list(divergence.series), lag=list(lag.samples), passes=list(daemon.passes),
-        repairs=list(daemon.repairs), lineage=lineage, journey=_pick_journey(lineage),
+        divergence=list(divergence.series), lag=list(lag.samples), passes=list(measured.passes),
+        repairs=list(measured.repairs), lineage=lineage, journey=_pick_journey(lineage),
         workload_end_ms=duration, end_time=sim.now)
+
+
+class _OutsideMeasure:
+    """Runs a lab's reconciliation job every interval and measures it by watching the feed's writes.
+
+    Every ``feed.overwrite`` while the job runs is a repair, judged with the daemon's
+    definitions (see :mod:`consistency_lab.patterns.reconciliation`) by the reference
+    reconciler; the job's own bookkeeping is never trusted.
+    """
+
+    def __init__(self, sim: Simulation, social: SocialGraph, feed: FeedService, reference: TimelineReconciler,
+                 lineage: Lineage, interval_ms: float) -> None:
+        self.sim = sim
+        self.social = social
+        self.feed = feed
+        self.reference = reference
+        self.lineage = lineage
+        self.interval_ms = interval_ms
+        self.passes: list[PassReport] = []
+        self.repairs: list[RepairRecord] = []
+        self._job: Any = None
+        self._timer: Any = None
+        self._overwrite = feed.overwrite
+        self._false_in_pass = 0
+
+    def start(self, job_factory: Callable[[SocialGraph, FeedService, TimelineReconciler], Any]) -> None:
+        """Watch the feed's writes, build the job, and run ``job.run_pass(now)`` every interval."""
+        # Watch first, so a job that keeps a reference to feed.overwrite is measured too.
+        self.feed.overwrite = self._measured_overwrite  # type: ignore[method-assign]
+        job = job_factory(self.social, self.feed, self.reference)
+        if not callable(getattr(job, "run_pass", None)):
+            raise ValueError(f"job_factory returned {job!r}, which has no run_pass(now) method")
+        self._job = job
+        self._timer = self.sim.schedule(self.interval_ms, self._tick)
+
+    def stop(self) -> None:
+        """No more passes; the feed's writes are no longer watched."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.feed.__dict__.pop("overwrite", None)
+
+    def _tick(self) -> None:
+        self._timer = self.sim.schedule(self.interval_ms, self._tick)
+        now = self.sim.now
+        before = len(self.repairs)
+        self._false_in_pass = 0
+        done = self._job.run_pass(now)
+        done = done if isinstance(done, dict) else {}
+
+        def count(name: str) -> int:
+            value = done.get(name, 0)
+            return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+        self.passes.append(PassReport(now, count("scanned"), count("found"), len(self.repairs) - before,
+                                      self._false_in_pass, count("deferred"), None))
+
+    def _measured_overwrite(self, u: str, item: Item) -> None:
+        now = self.sim.now
+        truth = self.social.item(u)
+        reason = ""
+        if self.feed.item(u) == truth:
+            reason = "already equal"
+        elif self.reference.would_converge(u):
+            reason = "only lagging"
+        for event_id in self.reference.explain(u):
+            self.lineage.record(event_id, "repaired", "reconciler", f"item {u}")
+        self._overwrite(u, item)
+        verified = self.feed.item(u) == truth
+        self._false_in_pass += bool(reason)
+        self.repairs.append(RepairRecord(now, u, bool(reason), reason, now - self.social.changed_at[u], verified))
+
+    def report(self) -> dict[str, float]:
+        """The same totals as :meth:`ReconciliationDaemon.report`, from the outside records."""
+        ttr = [r.time_to_repair_ms for r in self.repairs]
+        scanned = sum(p.scanned for p in self.passes)
+        return {
+            "passes": len(self.passes),
+            "scanned": scanned,
+            "found": sum(p.found for p in self.passes),
+            "repairs": len(self.repairs),
+            "false_repairs": sum(r.false for r in self.repairs),
+            "deferred": sum(p.deferred for p in self.passes),
+            "reconciliation_success_rate": (sum(r.verified for r in self.repairs) / len(self.repairs)
+                                            if self.repairs else 1.0),
+            "time_to_repair_p50_s": percentile(ttr, 50) / 1000.0 if ttr else math.nan,
+            "time_to_repair_max_s": max(ttr) / 1000.0 if ttr else math.nan,
+            "scan_cost_per_pass": scanned / len(self.passes) if self.passes else 0.0,
+        }
 
 
 def _schedule_workload(sim: Simulation, p: dict, social: SocialGraph, producer: Producer,
@@ -383,7 +500,7 @@ def _pick_journey(lineage: Lineage) -> Optional[Journey]:
 
 def _metrics(p: dict, sim: Simulation, social: SocialGraph, feed: FeedService, producer: Producer,
              group: ConsumerGroup, lag: LagMonitor, divergence: SeriesMonitor, daemon: ReconciliationDaemon,
-             duration: float) -> dict[str, Any]:
+             report: dict[str, float], duration: float) -> dict[str, Any]:
     series = divergence.series
     final = _divergent_timelines(social, feed)
     converged_at = math.nan
@@ -407,7 +524,6 @@ def _metrics(p: dict, sim: Simulation, social: SocialGraph, feed: FeedService, p
         "events_processed": group.processed,
     }
     m.update(stream_metrics(group, lag, duration))
-    report = daemon.report()
     m.update({k: report[k] for k in ("passes", "scanned", "found", "repairs", "false_repairs", "deferred",
                                      "reconciliation_success_rate", "time_to_repair_p50_s",
                                      "time_to_repair_max_s", "scan_cost_per_pass")})

@@ -1,0 +1,435 @@
+"""Public checks of lab 02, ``lab02_reconciliation``: finding and repairing drift in a social timeline.
+
+Students run these with ``check("q1_detect")`` and friends.  The small helpers below (a
+reconciler over two dicts, a four-user social network, a timeline run that keeps the job)
+are shared with the hidden checks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional
+
+from consistency_lab.grading import check_for
+from consistency_lab.patterns.reconciliation import Reconciler
+from consistency_lab.scenarios.timeline import TIMELINE, FeedService, SocialGraph, run_timeline
+from consistency_lab.streams.log import Event
+
+LAB = "lab02_reconciliation"
+
+#: A small timeline world for checks: quick to run, with enough drift and lag to matter.
+CHECK_WORLD = {"users": 20, "posts": 150, "follows": 150, "duration_ms": 3_000.0, "loss": 0.05,
+               "publish_latency_ms": 30.0, "consumer_crashes": 2, "scan_interval_ms": 200.0, "page_size": 5}
+
+
+# -- helpers shared with the hidden checks ------------------------------------------------------
+
+class DictStore:
+    """A reconciler over two dicts (truth and copy) that records what a job does with it."""
+
+    def __init__(self, truth: dict, copy: dict) -> None:
+        self.truth = dict(truth)
+        self.copy = dict(copy)
+        self.compared: list = []       # every key passed to actual(), in call order
+        self.repairs: list = []        # every (key, value) passed to repair()
+
+    def keys(self) -> list:
+        return list(self.truth)
+
+    def expected(self, key: Any) -> Any:
+        return self.truth[key]
+
+    def actual(self, key: Any) -> Any:
+        self.compared.append(key)
+        return self.copy.get(key)
+
+    def repair(self, key: Any, value: Any) -> None:
+        self.repairs.append((key, value))
+        self.copy[key] = value
+
+
+class TimedStore(DictStore):
+    """A DictStore that also says when each key's truth last changed (ms)."""
+
+    def __init__(self, truth: dict, copy: dict, changed: dict) -> None:
+        super().__init__(truth, copy)
+        self.changed = dict(changed)
+
+    def changed_at(self, key: Any) -> float:
+        return self.changed.get(key, 0.0)
+
+
+class OracleStore(TimedStore):
+    """A TimedStore with the simulation's oracle: keys in ``lagging`` would heal by themselves."""
+
+    def __init__(self, truth: dict, copy: dict, changed: dict, lagging: set) -> None:
+        super().__init__(truth, copy, changed)
+        self.lagging = set(lagging)
+
+    def would_converge(self, key: Any) -> bool:
+        # Like the real oracle: an item that is already right stays right.
+        return self.copy.get(key) == self.truth[key] or key in self.lagging
+
+
+def keys_compared_per_pass(job: Any, store: DictStore, passes: int, start: float = 1000.0,
+                           step: float = 100.0) -> tuple[list[list], list[dict]]:
+    """Run ``passes`` passes; return the distinct keys compared in each (in order) and the dicts returned."""
+    seen, results = [], []
+    for i in range(passes):
+        before = len(store.compared)
+        results.append(job.run_pass(start + i * step))
+        seen.append(list(dict.fromkeys(store.compared[before:])))
+    return seen, results
+
+
+def pass_value(result: Any, name: str, who: str = "run_pass") -> Any:
+    """``result[name]`` with a friendly failure when ``run_pass`` did not return a dict holding it."""
+    assert isinstance(result, dict), f"{who} returned {result!r}; it must return a dict like " \
+                                     "{'scanned': ..., 'found': ..., 'repaired': ...}"
+    assert name in result, f"{who} returned {result!r}, which has no {name!r} entry"
+    return result[name]
+
+
+def tiny_world(drop: frozenset = frozenset()) -> tuple[SocialGraph, FeedService, list[Event]]:
+    """Four users; the feed handles every event except the ids in ``drop`` (lost events)."""
+    users = ["u0", "u1", "u2", "u3"]
+    social, feed = SocialGraph(users), FeedService(users)
+    actions = [("e1", "u0", "Followed", {"followee": "u1"}), ("e2", "u1", "Posted", {"post": "p1"}),
+               ("e3", "u0", "Followed", {"followee": "u2"}), ("e4", "u2", "Posted", {"post": "p2"}),
+               ("e5", "u3", "Followed", {"followee": "u1"}), ("e6", "u1", "Posted", {"post": "p3"})]
+    events = []
+    for t, (eid, who, kind, payload) in enumerate(actions, start=1):
+        if kind == "Followed":
+            social.follow(who, payload["followee"], eid, float(t))
+        else:
+            social.post(who, payload["post"], eid, float(t))
+        event = Event(eid, who, kind, payload)
+        events.append(event)
+        if eid not in drop:
+            feed.handle(event)
+    return social, feed, events
+
+
+def count_overwrites(feed: FeedService) -> list:
+    """Replace ``feed.overwrite`` by a wrapper that records each call; returns the record list."""
+    calls: list = []
+    original = feed.overwrite
+
+    def overwrite(user: str, item: Any) -> None:
+        calls.append(user)
+        original(user, item)
+
+    feed.overwrite = overwrite  # type: ignore[method-assign]
+    return calls
+
+
+def timeline_params(**overrides: Any) -> dict:
+    """Validated timeline parameters: CHECK_WORLD plus overrides."""
+    return TIMELINE.validate({**CHECK_WORLD, **overrides})
+
+
+def run_with_job(make_job: Callable[[Any], Any], seed: int, **overrides: Any) -> tuple[Any, Any]:
+    """Run the timeline with the job ``make_job(reference)`` (page and grace from the params); return (run, job)."""
+    p = timeline_params(**overrides)
+    box: dict = {}
+
+    def factory(social: SocialGraph, feed: FeedService, reference: Any) -> Any:
+        box["job"] = make_job(reference)
+        return box["job"]
+
+    return run_timeline(seed, p, job_factory=factory), box.get("job")
+
+
+def same_number(a: Any, b: Any) -> bool:
+    """Equal numbers, NaN equal to NaN, floats within a millionth of a millisecond."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+    return False
+
+
+def outside_view(run: Any) -> dict:
+    """What the scenario measured by watching the feed's writes, in the units of ``report()``."""
+    m = run.metrics
+    return {"found": m["found"], "repaired": m["repairs"], "false_repairs": m["false_repairs"],
+            "time_to_repair_p50_ms": m["time_to_repair_p50_s"] * 1000.0,
+            "time_to_repair_max_ms": m["time_to_repair_max_s"] * 1000.0}
+
+
+REPORT_KEYS = ("found", "repaired", "false_repairs", "time_to_repair_p50_ms", "time_to_repair_max_ms")
+
+
+def report_mismatches(report: Any, expected: dict) -> Optional[str]:
+    """None when ``report`` has every key of ``expected`` with the same value, else a readable difference."""
+    if not isinstance(report, dict):
+        return f"report() returned {report!r}; it must return a dict with the keys {', '.join(REPORT_KEYS)}"
+    missing = [k for k in expected if k not in report]
+    if missing:
+        return f"report() has no {missing[0]!r} entry (it returned {report!r})"
+    wrong = [f"{k}: yours {report[k]!r}, expected {expected[k]!r}" for k in expected
+             if not same_number(report[k], expected[k])]
+    if any(w.startswith("time_to_repair_p50_ms") for w in wrong):
+        wrong.append("(p50 is the median of the repair times, in ms)")
+    return "; ".join(wrong) or None
+
+
+# -- part 1: detect ---------------------------------------------------------------------------
+
+@check_for(lab=LAB, grade_id="q1_detect", points=20,
+           hint="Compare expected.get(key) with actual.get(key) for every key of either dict.")
+def drift_finds_changed_values(ns):
+    """find_drift reports keys whose values differ"""
+    got = ns.find_drift({"ada": 1, "bo": 2, "cy": 3}, {"ada": 1, "bo": 5, "cy": 3})
+    assert got == ["bo"], f"find_drift({{'ada': 1, 'bo': 2, 'cy': 3}}, {{'ada': 1, 'bo': 5, 'cy': 3}}) " \
+                          f"returned {got!r}; expected ['bo']"
+
+
+@check_for(lab=LAB, grade_id="q1_detect", points=20,
+           hint="Loop over set(expected) | set(actual): a record the copy lacks, and a stale record the truth "
+                "no longer has, are both drift.")
+def drift_includes_keys_on_one_side(ns):
+    """keys present on only one side count as drift"""
+    expected, actual = {"ada": 1, "bo": 2}, {"ada": 1, "dee": 4}
+    got = ns.find_drift(expected, actual)
+    assert isinstance(got, list), f"find_drift returned a {type(got).__name__}; return a sorted list"
+    assert "bo" in got, f"find_drift({expected!r}, {actual!r}) returned {got!r}: it missed 'bo', which the " \
+                        "truth has and the copy lacks"
+    assert "dee" in got, f"find_drift({expected!r}, {actual!r}) returned {got!r}: it missed 'dee', a stale " \
+                         "record the copy has and the truth does not"
+    assert got == ["bo", "dee"], f"find_drift({expected!r}, {actual!r}) returned {got!r}; expected ['bo', 'dee']"
+
+
+@check_for(lab=LAB, grade_id="q1_detect", points=20, hint="Return sorted(...) of the drifted keys, [] when none.")
+def drift_is_sorted_and_empty_when_equal(ns):
+    """the result is sorted, and empty when nothing drifted"""
+    same = ns.find_drift({"x": 1, "y": 2}, {"y": 2, "x": 1})
+    assert same == [], f"two equal dicts gave {same!r}; expected []"
+    got = ns.find_drift({"m": 1, "c": 1, "x": 1}, {"m": 2, "c": 2, "x": 2})
+    assert got == ["c", "m", "x"], f"every key differs and find_drift returned {got!r}; expected the keys " \
+                                   "sorted: ['c', 'm', 'x']"
+
+
+# -- part 2: repair ---------------------------------------------------------------------------
+
+@check_for(lab=LAB, grade_id="q2_repair", points=20,
+           hint="keys() is social.users; expected(u) is social.item(u); actual(u) is feed.item(u).")
+def repairer_reads_both_sides(ns):
+    """TimelineRepairer reads keys, expected and actual values"""
+    social, feed, _ = tiny_world(drop=frozenset({"e3"}))
+    rep = ns.TimelineRepairer(social, feed)
+    assert isinstance(rep, Reconciler), "TimelineRepairer needs the methods keys, expected, actual and repair"
+    keys = list(rep.keys())
+    assert keys == social.users, f"keys() returned {keys!r}; expected every user in order: {social.users!r}"
+    for u in social.users:
+        assert rep.expected(u) == social.item(u), f"expected({u!r}) returned {rep.expected(u)!r}; " \
+                                                   f"expected the source of truth, {social.item(u)!r}"
+        assert rep.actual(u) == feed.item(u), f"actual({u!r}) returned {rep.actual(u)!r}; expected the feed's " \
+                                               f"record, {feed.item(u)!r}"
+
+
+@check_for(lab=LAB, grade_id="q2_repair", points=20,
+           hint="Write with feed.overwrite(user, value): it also keeps the feed's followers index in step.")
+def repairer_fixes_a_drifted_user_idempotently(ns):
+    """repair fixes a drifted user, and repairing twice equals repairing once"""
+    social, feed, _ = tiny_world(drop=frozenset({"e3"}))
+    rep = ns.TimelineRepairer(social, feed)
+    assert feed.item("u0") != social.item("u0")
+    rep.repair("u0", social.item("u0"))
+    assert feed.item("u0") == social.item("u0"), f"after repair('u0', truth) the feed holds {feed.item('u0')!r}; " \
+                                                 f"expected {social.item('u0')!r}"
+    once = {u: feed.item(u) for u in social.users}
+    rep.repair("u0", social.item("u0"))
+    twice = {u: feed.item(u) for u in social.users}
+    assert twice == once, "repairing u0 a second time changed the feed; a repair must be idempotent"
+
+
+@check_for(lab=LAB, grade_id="q2_repair", points=20,
+           hint="Compare first: if feed.item(user) already equals value, return without writing.")
+def repairer_leaves_correct_users_alone(ns):
+    """repair does not write to a user who is already right"""
+    social, feed, _ = tiny_world(drop=frozenset({"e3"}))
+    rep = ns.TimelineRepairer(social, feed)
+    writes = count_overwrites(feed)
+    before = {u: feed.item(u) for u in social.users}
+    rep.repair("u3", social.item("u3"))
+    assert not writes, "repair('u3', ...) called feed.overwrite although u3's record was already right: a blind " \
+                       "write is wasted work and, in a real system, can clobber a newer update"
+    after = {u: feed.item(u) for u in social.users}
+    assert after == before, "repair('u3', ...) changed the feed although u3 was already right"
+
+
+@check_for(lab=LAB, grade_id="q2_repair", points=20,
+           hint="Run the daemon with reconciler_factory=lambda social, feed: TimelineRepairer(social, feed).")
+def repairer_heals_a_timeline_run(ns):
+    """the daemon with your TimelineRepairer heals a whole timeline run"""
+    p = timeline_params()
+    m = run_timeline(0, p, reconciler_factory=lambda social, feed: ns.TimelineRepairer(social, feed)).metrics
+    assert m["divergent_users_final"] == 0, f"{m['divergent_users_final']} users were still wrong at the end of " \
+                                            "the run"
+    assert m["reconciliation_success_rate"] == 1.0, \
+        f"only {m['reconciliation_success_rate']:.0%} of repairs left the user right (success rate)"
+
+
+# -- part 3: paging ---------------------------------------------------------------------------
+
+def _ten_keys(diff: tuple = ()) -> DictStore:
+    truth = {f"k{i}": i for i in range(10)}
+    return DictStore(truth, {k: (v + 100 if k in diff else v) for k, v in truth.items()})
+
+
+@check_for(lab=LAB, grade_id="q3_paging", points=25,
+           hint="Take keys[(cursor + i) % n] for i in range(min(page_size, n)): never the whole key list.")
+def paged_job_bounds_each_pass(ns):
+    """each pass compares at most page_size keys and reports how many"""
+    store = _ten_keys()
+    job = ns.PagedJob(store, 4)
+    seen, results = keys_compared_per_pass(job, store, 1)
+    assert len(seen[0]) <= 4, f"one pass of PagedJob(store, page_size=4) over 10 keys compared {len(seen[0])} " \
+                              "keys; a pass must compare at most page_size keys (bounded work per pass)"
+    assert len(seen[0]) == 4, f"one pass compared {len(seen[0])} keys; with 10 keys it should compare 4 (a key " \
+                              "counts as compared when the job reads reconciler.actual(key))"
+    scanned = pass_value(results[0], "scanned")
+    assert scanned == 4, f"run_pass reported scanned={scanned!r}; it compared 4 keys"
+
+
+@check_for(lab=LAB, grade_id="q3_paging", points=25,
+           hint="Keep a cursor in the job; advance it by the page each pass and wrap it with % len(keys).")
+def paged_job_wraps_around(ns):
+    """the cursor wraps around: every key is compared again and again, evenly"""
+    store = _ten_keys()
+    job = ns.PagedJob(store, 4)
+    seen, _ = keys_compared_per_pass(job, store, 6)
+    first_sweep = set().union(*seen[:3])
+    missing = sorted(set(store.truth) - first_sweep, key=lambda k: int(k[1:]))
+    assert not missing, f"after 3 passes of 4 keys, {missing} had never been compared; a full sweep of 10 keys " \
+                        "takes ceil(10 / 4) = 3 passes (a key counts as compared when the job reads " \
+                        "reconciler.actual(key))"
+    counts = {k: sum(k in s for s in seen) for k in store.truth}
+    assert min(counts.values()) >= 2 and max(counts.values()) - min(counts.values()) <= 1, \
+        f"after 6 passes (two full sweeps) the keys were compared this many times: {counts}; a cursor that " \
+        "wraps around compares every key at least twice, evenly (pages seen: " + \
+        ", ".join(str(s) for s in seen) + ")"
+
+
+@check_for(lab=LAB, grade_id="q3_paging", points=25,
+           hint="Compare reconciler.actual(key) with reconciler.expected(key); repair only when they differ, "
+                "with the expected value.")
+def paged_job_repairs_only_what_differs(ns):
+    """a pass repairs the keys that differ, with the true value, and nothing else"""
+    store = _ten_keys(diff=("k2", "k7"))
+    job = ns.PagedJob(store, 10)
+    first = job.run_pass(1000.0)
+    assert sorted(store.repairs) == [("k2", 2), ("k7", 7)], \
+        f"the pass made these repairs: {store.repairs!r}; expected ('k2', 2) and ('k7', 7) only"
+    for name, want in (("scanned", 10), ("found", 2), ("repaired", 2)):
+        got = pass_value(first, name)
+        assert got == want, f"run_pass reported {name}={got!r}; expected {want}"
+    second = job.run_pass(1100.0)
+    assert len(store.repairs) == 2, f"a second pass repaired {store.repairs[2:]!r}, which were already right"
+    assert pass_value(second, "found") == 0 and pass_value(second, "repaired") == 0, \
+        f"a second pass over correct keys returned {second!r}; expected found=0 and repaired=0"
+
+
+@check_for(lab=LAB, grade_id="q3_paging", points=25,
+           hint="When the reconciler has changed_at, skip a differing key while now - changed_at(key) < grace_ms.")
+def paged_job_waits_out_the_grace_period(ns):
+    """a key whose truth changed less than grace_ms ago waits for a later pass"""
+    truth = {"a": 1, "b": 2, "c": 3}
+    store = TimedStore(truth, {"a": 0, "b": 0, "c": 3}, {"a": 500.0, "b": 950.0})
+    job = ns.PagedJob(store, 3, grace_ms=100)
+    job.run_pass(1000.0)
+    assert ("b", 2) not in store.repairs, "at now=1000 the job repaired 'b', whose truth changed at 950: that is " \
+                                          "only 50 ms ago, inside the 100 ms grace period"
+    assert store.repairs == [("a", 1)], f"at now=1000 the job made {store.repairs!r}; expected [('a', 1)]"
+    job.run_pass(1100.0)
+    assert ("b", 2) in store.repairs, "at now=1100 'b' changed 150 ms ago (older than the grace period) but was " \
+                                      "not repaired"
+
+
+@check_for(lab=LAB, grade_id="q3_paging", points=25,
+           hint="run_timeline calls job.run_pass(now) every scan interval; each pass must handle page_size users.")
+def paged_job_heals_a_timeline_run(ns):
+    """your PagedJob, run by the timeline scenario, heals every user and never writes a correct one"""
+    run, _ = run_with_job(lambda ref: ns.PagedJob(ref, CHECK_WORLD["page_size"]), seed=0)
+    m = run.metrics
+    assert m["divergent_users_final"] == 0, f"{m['divergent_users_final']} users were still wrong at the end"
+    blind = sum(r.reason == "already equal" for r in run.repairs)
+    assert blind == 0, f"{blind} of {m['repairs']} repairs overwrote a user who was already right"
+    assert max(p.scanned for p in run.passes) <= CHECK_WORLD["page_size"], \
+        f"a pass reported scanned={max(p.scanned for p in run.passes)} with page_size={CHECK_WORLD['page_size']}"
+
+
+# -- part 4: metrics --------------------------------------------------------------------------
+
+def one_pass_store() -> OracleStore:
+    """Five keys: b, c and d differ; c would heal by itself; truths changed at 100, 300 and 390 ms."""
+    truth = {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
+    return OracleStore(truth, {"a": 1, "b": 0, "c": 0, "d": 0, "e": 5},
+                       {"a": 0.0, "b": 100.0, "c": 300.0, "d": 390.0, "e": 0.0}, lagging={"c"})
+
+
+@check_for(lab=LAB, grade_id="q4_metrics", points=20,
+           hint="Measure in repair_one, before calling super().repair_one: would_converge first, then now - "
+                "changed_at(key); p50 is the median.")
+def metered_job_counts_one_pass(ns):
+    """report() after one pass: found, repaired, false repairs, time to repair"""
+    store = one_pass_store()
+    job = ns.MeteredJob(store, 5)
+    job.run_pass(400.0)
+    report = job.report()
+    assert not (store.repairs and isinstance(report, dict) and report.get("repaired") == 0), \
+        "the pass repaired keys but report() counted no repairs: does PagedJob.run_pass repair through " \
+        "self.repair_one(key, value, now)? MeteredJob can only measure repairs that go through it"
+    problem = report_mismatches(report, {"found": 3, "repaired": 3, "false_repairs": 1,
+                                               "time_to_repair_p50_ms": 100.0, "time_to_repair_max_ms": 300.0})
+    assert problem is None, "keys b, c, d differ at now=400 (truth changed at 100, 300, 390; c would heal by " \
+                            f"itself): {problem}"
+
+
+@check_for(lab=LAB, grade_id="q4_metrics", points=20,
+           hint="Start every count at 0 in __init__; with no repairs the times are float('nan').")
+def metered_job_starts_empty(ns):
+    """report() before any pass: zeros, and NaN times"""
+    job = ns.MeteredJob(one_pass_store(), 5)
+    problem = report_mismatches(job.report(), {"found": 0, "repaired": 0, "false_repairs": 0,
+                                               "time_to_repair_p50_ms": math.nan,
+                                               "time_to_repair_max_ms": math.nan})
+    assert problem is None, f"before any pass: {problem}"
+
+
+@check_for(lab=LAB, grade_id="q4_metrics", points=20,
+           hint="Your numbers must match what the scenario saw from outside; the reference reconciler has "
+                "changed_at and would_converge.")
+def metered_job_agrees_with_the_outside_view(ns):
+    """the job's report() agrees with the scenario's outside measurement"""
+    run, job = run_with_job(lambda ref: ns.MeteredJob(ref, CHECK_WORLD["page_size"]), seed=1)
+    problem = report_mismatches(job.report(), outside_view(run))
+    assert problem is None, f"timeline run, seed 1: {problem}"
+
+
+# -- part 5: tune -----------------------------------------------------------------------------
+
+@check_for(lab=LAB, grade_id="q5_tune", points=15,
+           hint="A sweep is ceil(users / page_size) passes; the bound is grace_ms + passes * interval.")
+def scan_interval_examples(ns):
+    """choose_scan_interval on three worked examples"""
+    for args, want in (((30, 5, 3000), 500.0), ((31, 5, 3500), 500.0), ((30, 5, 3600, 600), 500.0)):
+        got = ns.choose_scan_interval(*args)
+        assert isinstance(got, (int, float)) and math.isclose(got, want), \
+            f"choose_scan_interval{args} returned {got!r}; expected {want}"
+
+
+@check_for(lab=LAB, grade_id="q5_tune", points=15,
+           hint="Pick the interval from the bound; the simulation should then converge within the budget.")
+def scan_interval_run_stays_within_budget(ns):
+    """a run with the chosen interval converges within the drift budget"""
+    budget, grace = 2000.0, 200.0
+    interval = ns.choose_scan_interval(CHECK_WORLD["users"], CHECK_WORLD["page_size"], budget, grace)
+    m = TIMELINE.run(0, **{**CHECK_WORLD, "scan_interval_ms": interval, "grace_ms": grace}).metrics
+    assert m["convergence_bound_s"] * 1000 <= budget + 1e-6, \
+        f"with interval {interval!r} ms the convergence bound is {m['convergence_bound_s'] * 1000:g} ms, over the " \
+        f"{budget:g} ms budget"
+    assert m["convergence_time_s"] * 1000 <= budget, \
+        f"with interval {interval!r} ms the run took {m['convergence_time_s'] * 1000:g} ms to converge; the " \
+        f"budget is {budget:g} ms"
