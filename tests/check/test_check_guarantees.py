@@ -4,7 +4,6 @@ import pytest
 
 from consistency_lab.check import (
     GuaranteeTable,
-    Operation,
     check_convergence,
     convergence_time,
     counter_model,
@@ -13,16 +12,7 @@ from consistency_lab.check import (
 )
 
 
-def op(client, inp, call, ret, out=None, status="ok"):
-    return Operation(client, inp, call, out, ret, status)
-
-
-def w(client, v, call, ret):
-    return op(client, ("write", v), call, ret)
-
-
-def r(client, v, call, ret):
-    return op(client, ("read", None), call, ret, v)
+from _builders import op, r, w
 
 
 # --- convergence ----------------------------------------------------------------------

@@ -21,16 +21,7 @@ from consistency_lab.check import (
 INF = math.inf
 
 
-def op(client, inp, call, ret, out=None, status="ok"):
-    return Operation(client, inp, call, out, ret, status)
-
-
-def w(client, v, call, ret):
-    return op(client, ("write", v), call, ret)
-
-
-def r(client, v, call, ret):
-    return op(client, ("read", None), call, ret, v)
+from _builders import op, r, w
 
 
 REG = register_model()

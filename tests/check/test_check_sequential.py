@@ -5,7 +5,6 @@ import math
 import pytest
 
 from consistency_lab.check import (
-    Operation,
     check_operations,
     check_sequential,
     kv_model,
@@ -16,16 +15,7 @@ from consistency_lab.check.sequential import sequential_search_size
 REG = register_model()
 
 
-def op(client, inp, call, ret, out=None, status="ok"):
-    return Operation(client, inp, call, out, ret, status)
-
-
-def w(client, v, call, ret):
-    return op(client, ("write", v), call, ret)
-
-
-def r(client, v, call, ret):
-    return op(client, ("read", None), call, ret, v)
+from _builders import op, r, w
 
 
 def test_stale_read_is_sequential_but_not_linearizable():
