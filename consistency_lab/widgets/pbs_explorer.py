@@ -37,7 +37,7 @@ class PBSExplorer(Explorer):
             "n": slider(3, 1, 5, "N"),
             "r": slider(1, 1, 5, "R"),
             "w": slider(1, 1, 5, "W"),
-            "trials": slider(200, 100, 3000, "trials", step=100),
+            "trials": slider(150, 50, 3000, "trials", step=50),
         }
 
     def run(self, params: dict) -> PBSResult:

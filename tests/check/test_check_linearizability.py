@@ -18,10 +18,9 @@ from consistency_lab.check import (
     register_model,
 )
 
-INF = math.inf
-
-
 from _builders import op, r, w
+
+INF = math.inf
 
 
 REG = register_model()

@@ -12,10 +12,9 @@ from consistency_lab.check import (
 )
 from consistency_lab.check.sequential import sequential_search_size
 
-REG = register_model()
-
-
 from _builders import op, r, w
+
+REG = register_model()
 
 
 def test_stale_read_is_sequential_but_not_linearizable():
