@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab chapters/00_index.ipynb $(JUPYTER_ARGS)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/chapters/00_index.ipynb $(JUPYTER_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check consistency_lab tests benchmarks
