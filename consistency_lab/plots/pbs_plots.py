@@ -19,12 +19,13 @@ def plot_t_visibility(curves: Mapping[str, tuple[Sequence[float], Sequence[float
     """One line per configuration: P(consistent read) against ms since the write committed."""
     fig, ax = new_figure(7, 4, ax)
     for i, (label, (ts, ps)) in enumerate(curves.items()):
-        xs = [max(t, 0.01) for t in ts] if log else list(ts)
-        ax.plot(xs, ps, marker=".", color=PALETTE[i % len(PALETTE)], label=label)
+        ax.plot(list(ts), ps, marker=".", color=PALETTE[i % len(PALETTE)], label=label)
     if threshold_ms is not None:
         ax.axvline(threshold_ms, color="#555555", ls=":", label=f"{threshold_ms:g} ms")
     if log:
-        ax.set_xscale("log")
+        # Linear below 1 ms so t = 0 sits on the axis, logarithmic above it.
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(left=0)
     ax.set_ylim(-0.02, 1.02)
     finish(ax, title, "time since the write committed (ms)", "probability the read is consistent",
            loc="lower right")
