@@ -36,3 +36,29 @@ def test_solutions_score_full_marks_and_fresh_labs_score_zero(tmp_path, capsys):
                     assert row["total"] == row["max_total"] == "100" and row["status"] == "ok", row
                 else:  # a lab may call a stub at the top level, so only the score is certain
                     assert row["total"] == "0", row
+
+
+LABS = sorted((ROOT / "labs").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[p.stem for p in LABS])
+def test_fresh_lab_runs_cleanly_until_the_first_stub(lab, tmp_path):
+    """Everything before a student's first stub runs; the first error is that stub's NotImplementedError."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(lab, as_version=4)
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel():
+        first_error = None
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            try:
+                client.execute_cell(cell, index)
+            except CellExecutionError as exc:
+                first_error = (index, exc.ename)
+                break
+    assert first_error is not None, "a fresh lab should stop at a stub"
+    assert first_error[1] == "NotImplementedError", f"cell {first_error[0]} failed with {first_error[1]} before any stub"
