@@ -61,4 +61,5 @@ def test_fresh_lab_runs_cleanly_until_the_first_stub(lab, tmp_path):
                 first_error = (index, exc.ename)
                 break
     assert first_error is not None, "a fresh lab should stop at a stub"
-    assert first_error[1] == "NotImplementedError", f"cell {first_error[0]} failed with {first_error[1]} before any stub"
+    index, name = first_error
+    assert name == "NotImplementedError", f"cell {index} failed with {name} before any stub"
