@@ -52,21 +52,28 @@ class TraceEvent(NamedTuple):
 
 
 class Timer:
-    """A cancellable callback scheduled at a virtual time."""
+    """A cancellable callback scheduled at a virtual time.
 
-    __slots__ = ("when", "_fn", "_args", "cancelled")
+    A Timer is queued on the SimPy environment directly: ``Environment.step`` needs
+    only ``callbacks`` and ``_ok`` from what it pops, and skipping a full
+    ``simpy.Event`` per message makes scheduling about twice as cheap.
+    """
+
+    __slots__ = ("when", "_fn", "_args", "cancelled", "callbacks", "_ok")
 
     def __init__(self, when: float, fn: Callable[..., Any], args: tuple) -> None:
         self.when = when
         self._fn = fn
         self._args = args
         self.cancelled = False
+        self.callbacks = [self._fire]
+        self._ok = True
 
     def cancel(self) -> None:
         """Prevent the callback from running (no-op if it already ran)."""
         self.cancelled = True
 
-    def _fire(self, _event: simpy.Event) -> None:
+    def _fire(self, _event: "Timer") -> None:
         if not self.cancelled:
             self.cancelled = True  # a timer fires at most once
             self._fn(*self._args)
@@ -94,22 +101,13 @@ class Simulation:
         if not delay >= 0:  # also rejects NaN
             raise ValueError(f"delay={delay!r} must be a non-negative number of ms")
         timer = Timer(self.env.now + delay, fn, args)
-        # A bare Event scheduled by hand is the cheapest thing SimPy can queue.
-        event = simpy.Event(self.env)
-        event._ok = True
-        event._value = None
-        event.callbacks.append(timer._fire)
-        self.env.schedule(event, NORMAL, delay)
+        self.env.schedule(timer, NORMAL, delay)  # type: ignore[arg-type]
         return timer
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> Timer:
         """Run ``fn(*args)`` at the current time, before ordinary events."""
         timer = Timer(self.env.now, fn, args)
-        event = simpy.Event(self.env)
-        event._ok = True
-        event._value = None
-        event.callbacks.append(timer._fire)
-        self.env.schedule(event, URGENT, 0)
+        self.env.schedule(timer, URGENT, 0)  # type: ignore[arg-type]
         return timer
 
     def process(self, generator) -> simpy.Process:
