@@ -37,7 +37,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             sc = SCENARIOS[name]
             print(f"{name}: {sc.summary}")
             for p in sc.params:
-                print(f"    {p.name}={p.default!r:<22} {p.help} ({p.allowed()})")
+                setting = f"{p.name}={p.default!r}"
+                print(f"    {setting:<30} {p.help} ({p.allowed()})")
         return 0
     try:
         scenario = get_scenario(args.name)

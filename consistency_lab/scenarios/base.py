@@ -15,6 +15,11 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 __all__ = ["Param", "Scenario", "RunResult"]
 
 
+def _number(x: float) -> str:
+    """1000000 rather than 1e+06: bounds are read by people."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 @dataclass(frozen=True)
 class Param:
     """One scenario parameter: its type, default, and what values are allowed."""
@@ -33,8 +38,8 @@ class Param:
             return "one of " + ", ".join(str(c) for c in self.choices)
         if self.kind is bool:
             return "true or false"
-        lo = "-inf" if self.low is None else f"{self.low:g}"
-        hi = "inf" if self.high is None else f"{self.high:g}"
+        lo = "-inf" if self.low is None else _number(self.low)
+        hi = "inf" if self.high is None else _number(self.high)
         if self.kind in (int, float):
             return f"{'an integer' if self.kind is int else 'a number'} between {lo} and {hi}"
         return "text"
