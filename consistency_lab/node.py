@@ -110,6 +110,10 @@ class Node:
         for dst in dsts:
             self.send(dst, msg)
 
+    def reply(self, dst: str, request: Request, reply_type: type, **fields: Any) -> None:
+        """Answer ``request`` (received from ``dst``) with ``reply_type(request.req_id, **fields)``."""
+        self.send(dst, reply_type(request.req_id, **fields))
+
     def request(self, dst: str, msg: Request, timeout: Optional[float],
                 on_reply: Callable[[Any, str], None],
                 on_timeout: Optional[Callable[[], None]] = None) -> None:

@@ -30,7 +30,7 @@ class Recorder(Node):
         self.got.append((self.sim.now, msg.n))
 
     def on_Ask(self, msg, src):
-        self.send(src, Answer(msg.req_id))
+        self.reply(src, msg, Answer)
 
 
 def cluster(seed=0, **opts):

@@ -188,7 +188,7 @@ class PrimaryBackupReplica(Node):
     def on_ClientWrite(self, msg: ClientWrite, src: str) -> None:
         """Primary: append and replicate; others: redirect the client."""
         if not self.is_primary:
-            self.send(src, Redirect(msg.req_id, self.primary))
+            self.reply(src, msg, Redirect, primary=self.primary)
             return
         if msg.req_id in self.seen_requests:
             return  # a duplicated request must not append the same write twice
@@ -198,7 +198,7 @@ class PrimaryBackupReplica(Node):
         self.broadcast(self.peers, Replicate(self.epoch, index, self.log[-1]))
         if self.mode == "async" or self.acks_needed == 0:
             self.committed = index
-            self.send(src, WriteOk(msg.req_id))
+            self.reply(src, msg, WriteOk)
         else:
             self.waiting[index] = (src, msg.req_id)
         self._changed()
@@ -206,9 +206,9 @@ class PrimaryBackupReplica(Node):
     def on_ClientRead(self, msg: ClientRead, src: str) -> None:
         """Serve locally when allowed, else only the primary answers."""
         if self.is_primary or self.serve_local_reads:
-            self.send(src, ReadOk(msg.req_id, self.value()))
+            self.reply(src, msg, ReadOk, value=self.value())
         else:
-            self.send(src, Redirect(msg.req_id, self.primary))
+            self.reply(src, msg, Redirect, primary=self.primary)
 
     # -- replication ---------------------------------------------------------
     def on_Replicate(self, msg: Replicate, src: str) -> None:

@@ -252,11 +252,11 @@ class QuorumReplica(QuorumCoordinator, Node):
     def on_Put(self, msg: Put, src: str) -> None:
         """Store the versions and acknowledge."""
         self._store(msg.key, msg.versions)
-        self.send(src, PutAck(msg.req_id))
+        self.reply(src, msg, PutAck)
 
     def on_Get(self, msg: Get, src: str) -> None:
         """Answer with what this replica holds."""
-        self.send(src, GetReply(msg.req_id, self.store.get(msg.key, ())))
+        self.reply(src, msg, GetReply, versions=self.store.get(msg.key, ()))
 
     def on_Gossip(self, msg: Gossip, src: str) -> None:
         """Merge a peer's state; answer with ours if asked."""
@@ -279,7 +279,7 @@ class QuorumReplica(QuorumCoordinator, Node):
 
         def done(ok: bool) -> None:
             if ok:
-                self.send(src, WriteOk(msg.req_id))
+                self.reply(src, msg, WriteOk)
             # On failure stay silent: the client times out and records "unknown",
             # which is the truth: some replicas may hold the write.
         self.coordinate_write(msg.key, version, done)
@@ -288,5 +288,5 @@ class QuorumReplica(QuorumCoordinator, Node):
         """Coordinate a quorum read for a client."""
         def done(ok: bool, versions: tuple) -> None:
             if ok:
-                self.send(src, ReadOk(msg.req_id, _value_of(versions)))
+                self.reply(src, msg, ReadOk, value=_value_of(versions))
         self.coordinate_read(msg.key, done)
