@@ -15,7 +15,8 @@ help:
 	@echo "make labs   regenerate labs/ from solutions/ (instructors)"
 
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 10))" || { echo "Consistency Lab needs Python 3.10 or newer (found: $$($(PYTHON) --version)); run: make lab PYTHON=python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create .venv: on Debian/Ubuntu install the venv module (sudo apt install python3-venv), then run make again."; exit 1; }
 
 # Reinstall only when the dependency list changes, so a second `make lab` starts in seconds.
 $(STAMP): pyproject.toml | $(PY)
