@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Callable
 
@@ -25,13 +24,6 @@ def samples(fn: Callable[[], object], n: int) -> list[float]:
         fn()
         out.append((time.perf_counter() - t0) * 1000)
     return out
-
-
-def p(values: list[float], q: float) -> float:
-    """q-th percentile (0-100) of values."""
-    if len(values) < 2:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, int(q) - 1))]
 
 
 def table(rows: list[tuple], header: tuple) -> str:

@@ -17,8 +17,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _timing import p, samples, table  # noqa: E402
+from _timing import samples, table  # noqa: E402
 
+from consistency_lab.metrics import percentile  # noqa: E402
 from consistency_lab.widgets import EXPLORERS  # noqa: E402
 from consistency_lab.widgets.base import figure_png  # noqa: E402
 
@@ -39,7 +40,7 @@ def main() -> None:
             e.render(e.result, fig)
             figure_png(fig)
         bare = samples(redraw, RUNS)
-        rows.append((name, f"{statistics.median(update):.0f}", f"{p(update, 95):.0f}",
+        rows.append((name, f"{statistics.median(update):.0f}", f"{percentile(update, 95):.0f}",
                      f"{statistics.median(bare):.0f}", f"{statistics.median(update) / statistics.median(bare):.2f}"))
     print(f"{RUNS} updates per explorer (ms)")
     print(table(rows, ("explorer", "update p50", "update p95", "bare redraw p50", "update / redraw")))

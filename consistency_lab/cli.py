@@ -29,12 +29,10 @@ def _parse_params(pairs: Sequence[str]) -> dict:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from .scenarios import SCENARIOS, _load_all, get_scenario
+    from .scenarios import all_scenarios, get_scenario
 
-    _load_all()
     if args.list or not args.name:
-        for name in sorted(SCENARIOS):
-            sc = SCENARIOS[name]
+        for name, sc in all_scenarios().items():
             print(f"{name}: {sc.summary}")
             for p in sc.params:
                 setting = f"{p.name}={p.default!r}"
@@ -107,7 +105,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # output piped into `head`: stop quietly, like other command-line tools
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

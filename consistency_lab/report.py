@@ -6,10 +6,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-__all__ = ["Table", "metrics_table"]
+__all__ = ["Table", "metrics_table", "format_value"]
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
+    """A metric as people read it: integers plain, small floats to 3 significant digits, NaN as a dash."""
     if isinstance(v, bool) or v is None:
         return str(v)
     if isinstance(v, float):
@@ -31,12 +32,12 @@ class Table:
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th style='text-align:left'>{h}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in r) + "</tr>" for r in self.rows)
+        body = "".join("<tr>" + "".join(f"<td>{format_value(v)}</td>" for v in r) + "</tr>" for r in self.rows)
         cap = f"<caption style='text-align:left'><b>{self.title}</b></caption>" if self.title else ""
         return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def __str__(self) -> str:
-        cells = [self.header] + [[_fmt(v) for v in r] for r in self.rows]
+        cells = [self.header] + [[format_value(v) for v in r] for r in self.rows]
         widths = [max(len(str(c[i])) for c in cells) for i in range(len(self.header))]
         lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))

@@ -36,11 +36,15 @@ def plot_latency_cdf(latencies: Mapping[str, Sequence[float]], *, title: str = "
     return fig
 
 
-def stale_by_age(ops: Sequence, edges: Sequence[float]) -> list[tuple[int, int]]:
-    """For each age bin, (stale reads, reads); age = ms since the latest write finished."""
-    from ..metrics import stale_reads
+def stale_by_age(ops: Sequence, edges: Sequence[float], stale: Optional[Sequence] = None) -> list[tuple[int, int]]:
+    """For each age bin, (stale reads, reads); age = ms since the latest write finished.
 
-    stale_ids = {id(op) for op in stale_reads(ops)}
+    ``stale`` is the run's stale reads when already known (a RegisterResult keeps them).
+    """
+    if stale is None:
+        from ..metrics import stale_reads
+        stale = stale_reads(ops)
+    stale_ids = {id(op) for op in stale}
     ends = sorted(op.return_time for op in ops if op.input[0] == "write" and op.status == "ok")
     bins = [[0, 0] for _ in range(len(edges) - 1)]
     for op in ops:
@@ -65,7 +69,7 @@ def plot_stale_vs_age(runs: Mapping[str, object], *, edges: Optional[Sequence[fl
     fig, ax = new_figure(7, 4, ax)
     mids = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
     for i, (label, res) in enumerate(runs.items()):
-        counts = stale_by_age(res.history.operations, edges)
+        counts = stale_by_age(res.history.operations, edges, getattr(res, "stale", None))
         xs = [m for m, (s, n) in zip(mids, counts) if n]
         ys = [s / n for s, n in counts if n]
         ax.plot(xs, ys, marker="o", color=_colour(label, i), label=label)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .base import Param, RunResult, Scenario
 
-__all__ = ["Param", "RunResult", "Scenario", "SCENARIOS", "register_scenario", "get_scenario"]
+__all__ = ["Param", "RunResult", "Scenario", "SCENARIOS", "register_scenario", "get_scenario", "all_scenarios"]
 
 SCENARIOS: dict[str, Scenario] = {}
 
@@ -28,6 +28,12 @@ def get_scenario(name: str) -> Scenario:
         return SCENARIOS[name]
     except KeyError:
         raise ValueError(f"unknown scenario {name!r}; allowed: {', '.join(sorted(SCENARIOS))}") from None
+
+
+def all_scenarios() -> dict[str, Scenario]:
+    """Every scenario, by name, in name order."""
+    _load_all()
+    return dict(sorted(SCENARIOS.items()))
 
 
 def _load_all() -> None:

@@ -83,6 +83,7 @@ class RegisterResult(RunResult):
     """A register run: metrics plus history, trace, replica states and topology."""
 
     history: History = field(default_factory=History)
+    stale: list[Operation] = field(default_factory=list)  # reads that returned an overwritten value
     trace: list[TraceEvent] = field(default_factory=list)
     replica_states: dict = field(default_factory=dict)
     change_log: list = field(default_factory=list)
@@ -179,10 +180,11 @@ def run_register(seed: int, p: dict) -> RegisterResult:
     # Convergence is measured from quiescence: the last heal, or the last write, whichever is later.
     last_write = max((op.call for op in history if op.input[0] == "write"), default=0.0)
     heal = max(last_heal if last_heal != math.inf else sim.now, last_write)
-    metrics = _metrics(history, faults, net, replicas, change_log, heal, mode, client_specs)
+    stale = stale_reads(history.operations)
+    metrics = _metrics(history, stale, faults, net, replicas, change_log, heal, mode, client_specs)
     return RegisterResult(
         scenario="register", seed=seed, params=dict(p), metrics=metrics,
-        trace_digest=sim.trace_digest(), history=history,
+        trace_digest=sim.trace_digest(), history=history, stale=stale,
         trace=sim.trace if p["trace"] else [], replica_states=states, change_log=change_log,
         faults=faults, regions={**dict(replica_specs), **dict(client_specs)}, end_time=sim.now)
 
@@ -198,8 +200,8 @@ def _lost_writes(history: History, replicas: dict, mode: str) -> int:
     # Leaderless: a write that began after the surviving value's write had finished
     # should have replaced it; if it did not, last-writer-wins threw it away.
     by_value = {op.input[1]: op for op in history if op.input[0] == "write"}
-    finals = {v for r in replicas.values()
-              for v in (r.value() if isinstance(r.value(), tuple) else (r.value(),))}
+    values = [r.value() for r in replicas.values()]
+    finals = {v for value in values for v in (value if isinstance(value, tuple) else (value,))}
     cutoff = min((by_value[v].return_time for v in finals if v in by_value), default=-math.inf)
     return sum(1 for op in acked if op.call > cutoff and op.input[1] not in finals)
 
@@ -209,7 +211,7 @@ def _since(t: "float | None", start: float) -> float:
     return math.nan if t is None else t - start
 
 
-def _metrics(history: History, faults: FaultSchedule, net: Network, replicas: dict,
+def _metrics(history: History, stale: list[Operation], faults: FaultSchedule, net: Network, replicas: dict,
              change_log: list, heal: float, mode: str, client_specs: list) -> dict:
     ops = history.operations
     reads = [op for op in ops if op.input[0] == "read"]
@@ -218,7 +220,6 @@ def _metrics(history: History, faults: FaultSchedule, net: Network, replicas: di
     ok_reads = [op for op in reads if op.status == "ok"]
     windows = faults.partition_windows() + [(c.start, c.end) for c in faults.crashes()]
     during = [op for op in ops if any(a <= op.call < b for a, b in windows)]
-    stale = stale_reads(ops)
     finished = [op.return_time for op in ok]
     span = (max(finished) - min(op.call for op in ops)) if finished else 0.0
     region = dict(client_specs)

@@ -24,6 +24,8 @@ from typing import Any, Mapping, Optional
 
 import ipywidgets as W
 
+from ..report import format_value
+
 __all__ = ["Explorer", "figure_png", "slider", "float_slider", "dropdown", "toggle", "metrics_html"]
 
 
@@ -52,18 +54,11 @@ def toggle(value: bool, description: str) -> W.Checkbox:
     return W.Checkbox(value=value, description=description, indent=False)
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "–"
-        return f"{v:,.3g}" if abs(v) < 1000 else f"{v:,.0f}"
-    return str(v)
-
-
 def metrics_html(metrics: Mapping[str, Any], keys: Optional[list[str]] = None) -> str:
     """A small two-column HTML table of selected metrics."""
     cell = "<tr><td style='padding-right:1em'>{}</td><td><b>{}</b></td></tr>"
-    rows = "".join(cell.format(k.replace("_", " "), _fmt(metrics[k])) for k in (keys or list(metrics)) if k in metrics)
+    shown = [k for k in (keys or list(metrics)) if k in metrics]
+    rows = "".join(cell.format(k.replace("_", " "), format_value(metrics[k])) for k in shown)
     return f"<table style='font-size:90%'>{rows}</table>"
 
 

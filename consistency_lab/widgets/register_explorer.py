@@ -25,8 +25,7 @@ def plot_register_run(result, fig) -> None:
         "stale read": ([], OKABE_ITO["vermillion"], "o"),
         "failed / timed out": ([], OKABE_ITO["black"], "x"),
     }
-    from ..metrics import stale_reads
-    stale = {id(op) for op in stale_reads(result.history.operations)}
+    stale = {id(op) for op in result.stale}
     timeout = result.params["timeout_ms"]
     for op in result.history:
         if op.status != "ok":

@@ -6,7 +6,7 @@ import copy
 from typing import Any, Callable
 
 from ...patterns.delivery import RecordingCrashPoint, at_least_once, cart_events, deliver, wrong_entities
-from ...patterns.idempotency import first_differences
+from ...patterns.idempotency import exactly_once_state, first_differences
 from ...scenarios.cart import cart_reducer
 from ...streams.log import Event
 
@@ -35,8 +35,6 @@ def assert_exactly_once(handler: Any, events: list[Event], what: str) -> None:
     assert isinstance(state, dict), f"{what}: the handler has no `state` dict (got {type(state).__name__})"
     wrong = wrong_entities(state, events, cart_reducer)
     if wrong:
-        expected = {e.key: None for e in events}
-        from ...patterns.idempotency import exactly_once_state
         expected = exactly_once_state(events, cart_reducer)
         raise AssertionError(f"{what}: {len(wrong)} cart(s) differ from exactly-once processing; "
                              + "; ".join(first_differences(state, expected, 2)))
