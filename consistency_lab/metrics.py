@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
-__all__ = ["percentile", "latency_summary", "rate", "time_weighted_share", "stale_reads"]
+__all__ = ["percentile", "latency_summary", "rate", "stale_reads"]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -37,19 +37,6 @@ def latency_summary(values: Iterable[float], prefix: str) -> dict[str, float]:
 def rate(numerator: float, denominator: float) -> float:
     """numerator / denominator, or NaN when the denominator is 0."""
     return numerator / denominator if denominator else math.nan
-
-
-def time_weighted_share(windows: Iterable[tuple[float, float]], start: float, end: float) -> float:
-    """Share of [start, end] covered by the union of the given (from, to) windows."""
-    if end <= start:
-        return 0.0
-    covered, cursor = 0.0, start
-    for a, b in sorted(windows):
-        a, b = max(a, cursor), min(b, end)
-        if b > a:
-            covered += b - a
-            cursor = b
-    return covered / (end - start)
 
 
 def stale_reads(ops: Sequence) -> list:

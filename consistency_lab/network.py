@@ -104,10 +104,6 @@ class Network:
         allowed = sorted(self.regions) + sorted(self.nodes)
         raise ValueError(f"unknown node or region {name!r}; allowed: {', '.join(allowed)}")
 
-    def region_of(self, name: str) -> Optional[str]:
-        """The region of node ``name`` (None if it has none)."""
-        return self.nodes[name].region
-
     # -- latency -------------------------------------------------------------
     def set_link_latency(self, a: str, b: str, latency: Latency | str | float, *, both_ways: bool = True) -> None:
         """Use ``latency`` for messages from node ``a`` to node ``b`` (and back)."""

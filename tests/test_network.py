@@ -159,3 +159,15 @@ def test_bad_inputs_are_named():
         net.apply("a|zz@0-10")
     with pytest.raises(ValueError, match="timeout"):
         net.nodes["a"].request("a", Ask(1), 0, print)
+
+
+def test_link_latency_overrides_the_default_and_can_reach_follows_partitions():
+    sim, net, a, b = cluster(latency=5)
+    net.set_link_latency("a", "b", 50, both_ways=False)
+    a.send("b", Ping(1))
+    b.send("a", Ping(2))
+    sim.run()
+    assert b.got == [(50.0, 1)] and a.got == [(5.0, 2)]
+    assert net.can_reach("a", "b")
+    net.partition(["a"], ["b"], one_way=True)
+    assert not net.can_reach("a", "b") and net.can_reach("b", "a")

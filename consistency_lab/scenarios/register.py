@@ -258,7 +258,3 @@ REGISTER = register_scenario(Scenario(
     cross_check=_cross_check,
 ))
 
-
-def replay(result: RegisterResult) -> list[Operation]:
-    """The history's operations in call order (a convenience for notebooks)."""
-    return sorted(result.history.operations, key=lambda op: (op.call, str(op.client_id)))
