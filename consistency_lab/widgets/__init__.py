@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from .base import Explorer
 from .pbs_explorer import PBSExplorer
+from .prediction import Prediction
 from .register_explorer import RegisterExplorer
 from .tickets_explorer import TicketsExplorer
 
-__all__ = ["Explorer", "EXPLORERS", "explore"]
+__all__ = ["Explorer", "EXPLORERS", "Prediction", "explore"]
 
 EXPLORERS: dict[str, type[Explorer]] = {
     "register": RegisterExplorer,
