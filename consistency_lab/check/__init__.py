@@ -17,8 +17,8 @@ from .convergence import ConvergenceResult, check_convergence, convergence_time
 from .guarantees import LEVELS, SEQUENTIAL_LIMIT, GuaranteeTable, strongest_guarantees
 from .io import HistoryFormatError, parse_history, read_history, write_jsonl
 from .linearizability import check_operations
-from .model import UNKNOWN, Model
-from .models import (
+from .model_type import UNKNOWN, Model
+from .builtin_models import (
     MODELS,
     cas_register_model,
     counter_model,

@@ -8,7 +8,7 @@ from typing import Iterable
 
 from consistency_lab.history import History, Operation
 
-from .model import UNKNOWN, Model
+from .model_type import UNKNOWN, Model
 
 
 def validate_timeout(timeout: float | None) -> float | None:

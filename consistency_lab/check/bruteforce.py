@@ -11,7 +11,7 @@ from typing import Iterable
 
 from consistency_lab.history import History, Operation
 
-from .model import UNKNOWN, Model
+from .model_type import UNKNOWN, Model
 
 MAX_BRUTE_FORCE_OPS = 9
 

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from .io import HistoryFormatError, read_history
 from .linearizability import check_operations
-from .models import MODELS, model_by_name
+from .builtin_models import MODELS, model_by_name
 from .result import CheckResult, format_op
 
 EXIT_OK, EXIT_ILLEGAL, EXIT_UNKNOWN = 0, 1, 2

@@ -11,8 +11,8 @@ from consistency_lab.history import History, Operation
 from ._common import checkable_ops, validate_model, validate_timeout
 from .convergence import check_convergence
 from .linearizability import check_operations
-from .model import Model
-from .models import register_model
+from .model_type import Model
+from .builtin_models import register_model
 from .sequential import check_sequential, sequential_search_size
 from .session import SESSION_CHECKS
 

@@ -42,7 +42,7 @@ from ._common import (
     validate_model,
     validate_timeout,
 )
-from .model import Model
+from .model_type import Model
 from .result import CheckResult, Witness
 
 # How many search steps run between wall-clock checks; the first step checks too,

@@ -8,8 +8,8 @@ from typing import Hashable
 
 from consistency_lab.history import Operation
 
-from .model import Model
-from .models import describe_op
+from .model_type import Model
+from .builtin_models import describe_op
 
 VERDICTS = ("ok", "illegal", "unknown")
 

@@ -32,7 +32,7 @@ from ._common import (
     validate_model,
     validate_timeout,
 )
-from .model import Model
+from .model_type import Model
 from .result import CheckResult, Witness
 
 _CLOCK_EVERY = 1024

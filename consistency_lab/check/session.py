@@ -52,7 +52,7 @@ from typing import Any, Callable, Iterable
 from consistency_lab.history import History, Operation
 
 from ._common import precedes
-from .models import describe_op
+from .builtin_models import describe_op
 from .result import format_op, format_when
 
 

@@ -189,8 +189,8 @@ def _categories(
 def _labeller(
     result: CheckResult | None, describe: Callable[[Any, Any], str] | None
 ) -> Callable[[Operation], str]:
-    from consistency_lab.check.model import UNKNOWN
-    from consistency_lab.check.models import describe_op
+    from consistency_lab.check.model_type import UNKNOWN
+    from consistency_lab.check.builtin_models import describe_op
 
     def text(op: Operation) -> str:
         output = UNKNOWN if op.status == "info" else op.output

@@ -19,7 +19,7 @@ from typing import Any, Hashable, Sequence
 
 from consistency_lab.history import Operation
 
-from .model import UNKNOWN, Model, default_describe
+from .model_type import UNKNOWN, Model, default_describe
 
 
 def _shown(value: Any) -> str:
