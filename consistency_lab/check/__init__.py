@@ -19,6 +19,7 @@ from .io import HistoryFormatError, parse_history, read_history, write_jsonl
 from .linearizability import check_operations
 from .model_type import UNKNOWN, Model
 from .builtin_models import (
+    MODEL_HELP,
     MODELS,
     cas_register_model,
     counter_model,
@@ -26,6 +27,7 @@ from .builtin_models import (
     kv_model,
     model_by_name,
     register_model,
+    tuple_kv_model,
 )
 from .result import CheckResult, Witness
 from .sequential import check_sequential
@@ -40,6 +42,7 @@ from .session import (
 __all__ = [
     "LEVELS",
     "MODELS",
+    "MODEL_HELP",
     "SEQUENTIAL_LIMIT",
     "UNKNOWN",
     "CheckResult",
@@ -70,6 +73,7 @@ __all__ = [
     "read_your_writes",
     "register_model",
     "strongest_guarantees",
+    "tuple_kv_model",
     "write_jsonl",
     "writes_follow_reads",
 ]

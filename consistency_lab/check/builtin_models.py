@@ -1,15 +1,22 @@
-"""Built-in sequential specifications: register, CAS register, key-value store, counter.
+"""Built-in sequential specifications: register, CAS register, key-value stores, counter.
 
-Input/output encodings (the simulator produces exactly these):
+Input/output encodings (the simulator and the history readers produce these):
 
 * register: ``("write", v)`` (output ignored), ``("read", None)`` -> value read
   (``None`` = initial value).
 * cas-register: as register, plus ``("cas", (expected, new))`` -> ``True`` if it
-  swapped, ``False`` if it did not.
-* kv: ``("put", key, v)`` (output ignored), ``("get", key, None)`` -> value or
-  ``None``, ``("append", key, v)`` (output ignored).  A never-written key holds
-  ``None``; appending to ``None`` gives ``(v,)``, appending to a tuple adds at the end,
-  appending to a plain value ``x`` gives ``(x, v)``.
+  swapped, ``False`` if it did not (Jepsen reports a failed compare as ``:fail``,
+  which the checker drops as "did not happen").
+* kv: ``("put", key, v)`` (output ignored), ``("get", key, None)`` -> value,
+  ``("append", key, v)`` (output ignored), with the string semantics of the MIT
+  6.5840 key/value labs and Porcupine's kv model: a never-written key holds ``""``,
+  ``append`` concatenates strings, ``put`` replaces.  A get that returned ``None``
+  (Jepsen's ``nil`` for a missing key) reads as ``""``: in these semantics the two
+  cannot be told apart.
+* kv-tuple: the same inputs, but values are any hashables and ``append`` builds a
+  tuple: a never-written key holds ``None``; appending to ``None`` gives ``(v,)``,
+  appending to a tuple adds at the end, appending to a plain value ``x`` gives
+  ``(x, v)``.
 * counter: ``("add", n)`` (output ignored), ``("read", None)`` -> int.
 """
 
@@ -19,7 +26,7 @@ from typing import Any, Hashable, Sequence
 
 from consistency_lab.history import Operation
 
-from .model_type import UNKNOWN, Model, default_describe
+from .model_type import UNKNOWN, Model, StepFn, default_describe
 
 
 def _shown(value: Any) -> str:
@@ -102,47 +109,71 @@ def cas_register_model(init: Hashable = None) -> Model:
     )
 
 
-# --- key-value store --------------------------------------------------------------
+# --- key-value stores -------------------------------------------------------------
 
-# The state is a frozenset of (key, value) pairs: hashable and independent of the
-# order keys were written in, so equal stores memoise as equal.  Keys holding None
-# are left out so "never written" and "holds None" are one state.
+# A store state is a frozenset of (key, value) pairs: hashable and independent of
+# the order keys were written in, so equal stores memoise as equal.  Keys holding
+# the "never written" value are left out, so "never written" and "holds that
+# value" are one state (they are indistinguishable to every later operation).
 KVState = frozenset
 
 _KV_OPS = "('put', key, v), ('get', key, None), ('append', key, v)"
 
 
-def _kv_get(state: KVState, key: Any) -> Any:
+def _kv_get(state: KVState, key: Any, absent: Any) -> Any:
     for k, v in state:
         if k == key:
             return v
-    return None
+    return absent
 
 
-def _kv_set(state: KVState, key: Any, value: Any) -> KVState:
+def _kv_set(state: KVState, key: Any, value: Any, absent: Any) -> KVState:
     rest = frozenset(pair for pair in state if pair[0] != key)
-    return rest if value is None else rest | {(key, value)}
+    return rest if value == absent else rest | {(key, value)}
 
 
 def _kv_step(state: KVState, input: Any, output: Any) -> tuple[bool, KVState]:
-    f = input[0]
+    # String semantics (MIT 6.5840, Porcupine): "" for a missing key, append concatenates.
     if len(input) != 3:
         raise _bad_input("kv", input, _KV_OPS)
-    key = input[1]
+    f, key, value = input
     if f == "get":
-        return (output is UNKNOWN or output == _kv_get(state, key)), state
+        if output is UNKNOWN:
+            return True, state
+        return (("" if output is None else output) == _kv_get(state, key, "")), state
     if f == "put":
-        return True, _kv_set(state, key, input[2])
+        return True, _kv_set(state, key, value, "")
     if f == "append":
-        old = _kv_get(state, key)
-        if old is None:
-            new = (input[2],)
-        elif isinstance(old, tuple):
-            new = old + (input[2],)
-        else:  # a put stored a plain value: keep it as the first element
-            new = (old, input[2])
-        return True, _kv_set(state, key, new)
+        old = _kv_get(state, key, "")
+        if not isinstance(value, str) or not isinstance(old, str):
+            culprit = value if not isinstance(value, str) else old
+            raise ValueError(
+                f"value={culprit!r} must be a string for append on key {key!r}; allowed: str "
+                "(the kv model concatenates strings; use kv-tuple to append other values)"
+            )
+        return True, _kv_set(state, key, old + value, "")
     raise _bad_input("kv", input, _KV_OPS)
+
+
+def _kv_tuple_step(state: KVState, input: Any, output: Any) -> tuple[bool, KVState]:
+    # Tuple semantics: None for a missing key, append builds a tuple of values.
+    if len(input) != 3:
+        raise _bad_input("kv-tuple", input, _KV_OPS)
+    f, key, value = input
+    if f == "get":
+        return (output is UNKNOWN or output == _kv_get(state, key, None)), state
+    if f == "put":
+        return True, _kv_set(state, key, value, None)
+    if f == "append":
+        old = _kv_get(state, key, None)
+        if old is None:
+            new = (value,)
+        elif isinstance(old, tuple):
+            new = old + (value,)
+        else:  # a put stored a plain value: keep it as the first element
+            new = (old, value)
+        return True, _kv_set(state, key, new, None)
+    raise _bad_input("kv-tuple", input, _KV_OPS)
 
 
 def _kv_partition(ops: Sequence[Operation]) -> list[list[Operation]]:
@@ -172,18 +203,27 @@ def _kv_state_text(state: KVState) -> str:
     return "the store holds " + ", ".join(f"{k}={_shown(v)}" for k, v in items)
 
 
-def kv_model() -> Model:
-    """A key-value store with put/get/append, checked one key at a time."""
+def _kv_model(name: str, step: StepFn) -> Model:
     return Model(
         init=frozenset,
-        step=_kv_step,
+        step=step,
         partition=_kv_partition,
         describe=_kv_describe,
-        name="kv",
+        name=name,
         describe_state=_kv_state_text,
         part_name=lambda ops: f"key {ops[0].input[1]!r}" if ops else "empty part",
         pure=lambda input, output: input[0] == "get",
     )
+
+
+def kv_model() -> Model:
+    """A string key-value store (MIT 6.5840 / Porcupine semantics), checked one key at a time."""
+    return _kv_model("kv", _kv_step)
+
+
+def tuple_kv_model() -> Model:
+    """A key-value store whose append builds a tuple of values, checked one key at a time."""
+    return _kv_model("kv-tuple", _kv_tuple_step)
 
 
 # --- counter ----------------------------------------------------------------------
@@ -240,7 +280,20 @@ MODELS = {
     "register": register_model,
     "cas-register": cas_register_model,
     "kv": kv_model,
+    "kv-tuple": tuple_kv_model,
     "counter": counter_model,
+}
+
+#: One line per built-in model saying what it means (shown by ``check --help``).
+MODEL_HELP = {
+    "register": "read/write register starting at None; a read returns the last write",
+    "cas-register": "register + cas [old new] (Jepsen etcd): swaps iff it holds old; "
+    ":fail = did not happen, :info = may or may not have happened",
+    "kv": 'string store per key (MIT 6.5840 / Porcupine): never-written key reads as "", '
+    "put replaces, append concatenates, get returns the value",
+    "kv-tuple": "store per key with any values: never-written key reads as None, "
+    "put replaces, append adds to a tuple",
+    "counter": "integer counter starting at 0: add n, read returns the sum of the adds",
 }
 
 

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from .io import HistoryFormatError, read_history
 from .linearizability import check_operations
-from .builtin_models import MODELS, model_by_name
+from .builtin_models import MODEL_HELP, MODELS, model_by_name
 from .result import CheckResult, format_op
 
 EXIT_OK, EXIT_ILLEGAL, EXIT_UNKNOWN = 0, 1, 2
@@ -28,6 +28,14 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def models_help() -> str:
+    """The models and their semantics, one line each, for ``check --help``."""
+    width = max(len(name) for name in MODELS)
+    lines = ["models (--model):"]
+    lines += [f"  {name:<{width}}  {MODEL_HELP[name]}" for name in MODELS]
+    return "\n".join(lines)
+
+
 def add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``check HISTORY --model ... [--timeout S] [--plot FILE.png]`` subcommand."""
     parser = subparsers.add_parser(
@@ -35,6 +43,8 @@ def add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         help="check whether a recorded history is linearizable",
         description="Check a history (JSON Lines or Jepsen EDN) for linearizability. "
         "Exit status: 0 linearizable, 1 not, 2 unknown or unreadable input.",
+        epilog=models_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("history", metavar="HISTORY", help="history file (.jsonl or .edn)")
     parser.add_argument(

@@ -11,7 +11,9 @@ JSON Lines, one object per line, in either shape (they may be mixed):
 
 EDN (Jepsen): maps like ``{:process 0, :type :invoke, :f :read, :value nil}``,
 one per line or all inside one vector; ``:time`` is in nanoseconds (converted to
-ms).  For put/get/append the key is ``:value [k v]`` (or a separate ``key``).
+ms).  For put/get/append the key is a separate ``:key`` (as in the MIT 6.5840 and
+Porcupine logs: ``{:process 3, :type :ok, :f :get, :key "2", :value "x 3 0 y"}``)
+or ``:value [k v]``.  A CAS is ``:f :cas, :value [old new]``.
 Events without a time are timed by their line number.  Operations of the
 ``:nemesis`` process are skipped.
 
@@ -181,6 +183,7 @@ class _Pairer:
         f = ev.get("f")
         if f not in _FS:
             raise self.fail(n, f"f={f!r} must be one of {', '.join(_FS)}")
+        f = str(f)  # an EDN Keyword becomes a plain str, so inputs look the same from any format
         raw_time = ev.get("time")
         if raw_time is None:
             t = float(n)
@@ -204,6 +207,8 @@ class _Pairer:
         slot, info = self.open.pop(process)
         if f != info["f"]:
             raise self.fail(n, f"completion f={f!r} does not match invoke f={info['f']!r} on line {info['line']}")
+        if info["key"] is None:
+            info["key"] = ev.get("key")  # some logs name the key on the completion only
         self.slots[slot] = self._op(process, info, etype, ev.get("value"), t, n)
 
     def _op(self, process: Any, info: dict, etype: str, value: Any, t: float, n: int) -> Operation:

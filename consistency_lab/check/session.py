@@ -19,6 +19,8 @@ counts only if it returned):
   value of a write older than w; for ``append``, when w's value is not in the
   tuple.  A returned value that no write wrote says nothing either way.  On a key
   that mixes ``put`` and ``append``, appends are not judged (a put wipes them).
+  On an ``append`` key whose reads return strings (the ``kv`` model concatenates),
+  nothing is judged: a concatenation does not reliably say which appends it holds.
 
 Then, for reads and writes on the same key unless said otherwise:
 
@@ -119,10 +121,18 @@ class _Facts:
         overwritten = {a.key for a in accesses if a.is_write and not a.append}
         # On a key that mixes put and append, a put legitimately wipes earlier
         # appends, so appends there are not judged at all.
+        # On an append key whose reads return strings (the kv model's concatenation),
+        # a read cannot be split reliably into the appends it contains, so nothing
+        # on that key is judged.
+        concatenated = {
+            a.key for a in accesses
+            if not a.is_write and a.key in appended and isinstance(a.value, str)
+        }
         self.accesses = [
-            a for a in accesses if not (a.is_write and a.append and a.key in overwritten)
+            a for a in accesses
+            if not (a.is_write and a.append and a.key in overwritten) and a.key not in concatenated
         ]
-        self.append_keys = appended - overwritten
+        self.append_keys = appended - overwritten - concatenated
         self.writes: dict[tuple[Any, Any], _Access] = {}
         for a in self.accesses:
             if not a.is_write:

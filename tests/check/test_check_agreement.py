@@ -17,6 +17,7 @@ from consistency_lab.check import (
     kv_model,
     precedes,
     register_model,
+    tuple_kv_model,
 )
 from consistency_lab.check.session import SESSION_CHECKS
 
@@ -24,6 +25,7 @@ MODELS = {
     "register": register_model(),
     "cas": cas_register_model(init=0),
     "kv": kv_model(),
+    "kv-tuple": tuple_kv_model(),
     "counter": counter_model(),
 }
 
@@ -31,7 +33,13 @@ MODELS = {
 def _apply(kind, state, inp):
     """Reference semantics used to simulate a correct (atomic) object."""
     f = inp[0]
-    if kind == "kv":
+    if kind == "kv":  # strings: "" when never written, append concatenates
+        key = inp[1]
+        cur = state.get(key, "")
+        if f == "get":
+            return cur, state
+        return None, {**state, key: inp[2] if f == "put" else cur + inp[2]}
+    if kind == "kv-tuple":
         key = inp[1]
         cur = state.get(key)
         if f == "get":
@@ -55,6 +63,8 @@ def _apply(kind, state, inp):
 def _input(draw, kind, unique=None):
     v = draw(st.integers(0, 2)) if unique is None else unique
     if kind == "kv":
+        v = "abc"[v] if unique is None else f"<{v}>"
+    if kind in ("kv", "kv-tuple"):
         key = draw(st.sampled_from("xy"))
         f = draw(st.sampled_from(["get", "put", "append"]))
         return (f, key, None if f == "get" else v)
@@ -97,7 +107,7 @@ def histories(draw, kind, max_ops=7, garbage=False, unique=False):
             clock[c] = ret
             point = call + draw(st.integers(0, 2 * dur)) / 2
         planned.append((point, call, ret, k, c, inp))
-    state = {} if kind == "kv" else 0 if kind in ("cas", "counter") else None
+    state = {} if kind in ("kv", "kv-tuple") else 0 if kind in ("cas", "counter") else None
     outputs = {}
     effective = sorted((p for p in planned if p[0] is not None), key=lambda p: p[:4])
     for *_, k, _c, inp in effective:
@@ -106,7 +116,10 @@ def histories(draw, kind, max_ops=7, garbage=False, unique=False):
     for point, call, ret, k, c, inp in planned:
         out = outputs.get(k)
         if garbage and inp[0] in ("read", "get", "cas") and draw(st.integers(0, 2)) == 0:
-            out = draw(st.sampled_from([None, 0, 1, 2, 10, 11, 12, True, False, (1,), (0, 1), (10, 11)]))
+            if kind == "kv":
+                out = draw(st.sampled_from([None, "", "a", "b", "ab", "ba", "abc", "cc"]))
+            else:
+                out = draw(st.sampled_from([None, 0, 1, 2, 10, 11, 12, True, False, (1,), (0, 1), (10, 11)]))
         status = "info" if math.isinf(ret) else "ok" if point is not None else "fail"
         ops.append(Operation(c, inp, call, None if status == "info" else out, ret, status))
     return ops
@@ -163,7 +176,7 @@ def test_correct_objects_give_linearizable_histories(kind_ops):
 
 @settings(max_examples=300)
 @given(
-    st.sampled_from(["register", "kv"]).flatmap(
+    st.sampled_from(["register", "kv", "kv-tuple"]).flatmap(
         lambda k: st.tuples(st.just(k), histories(k, garbage=True, unique=True))
     )
 )
@@ -187,7 +200,7 @@ def test_agrees_with_brute_force_on_garbage(kind_ops):
 
 @settings(max_examples=300)
 @given(
-    st.sampled_from(["register", "cas", "kv"]).flatmap(
+    st.sampled_from(["register", "cas", "kv", "kv-tuple"]).flatmap(
         lambda k: st.tuples(st.just(k), histories(k, max_ops=6, garbage=True))
     )
 )

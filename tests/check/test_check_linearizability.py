@@ -16,6 +16,7 @@ from consistency_lab.check import (
     counter_model,
     kv_model,
     register_model,
+    tuple_kv_model,
 )
 
 from _builders import op, r, w
@@ -208,8 +209,8 @@ def test_kv_partitioned_one_key_illegal():
     assert "key 'y'" in res.explain()
 
 
-def test_kv_append_and_get():
-    m = kv_model()
+def test_kv_tuple_append_and_get():
+    m = tuple_kv_model()
     app = lambda c, k, v, a, b: op(c, ("append", k, v), a, b)  # noqa: E731
     h = [app(0, "x", 1, 0, 1), app(1, "x", 2, 0, 1), get(2, "x", (2, 1), 2, 3)]
     assert check_operations(m, h).ok
