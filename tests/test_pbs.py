@@ -17,7 +17,7 @@ def test_closed_form_values():
 def test_simulated_partial_quorum_matches_k_staleness_for_k_1_and_2():
     # Exactly W copies per write, nothing spreads them, one sequential client.
     res = simulate("register", seed=9, mode="quorum", n=5, r=1, w=2, fanout="quorum", clients=1,
-                   operations=3000, read_ratio=0.7, anti_entropy_ms=0, read_repair=False,
+                   operations=3000, read_ratio=0.7, anti_entropy_ms=0, read_repair="off",
                    hinted_handoff=False, think_ms=5, latency="1")
     ops = sorted(res.history.operations, key=lambda o: o.call)
     writes = [op.input[1] for op in ops if op.input[0] == "write"]

@@ -28,7 +28,7 @@ def test_sync_without_faults_never_reads_stale(seed):
 @pytest.mark.parametrize("n,r,w", [(3, 2, 2), (3, 1, 3), (5, 3, 3), (5, 2, 4)])
 def test_overlapping_quorums_never_read_stale(seed, n, r, w):
     res = run(seed=seed, mode="quorum", n=n, r=r, w=w, clients=6, operations=40,
-              anti_entropy_ms=0, read_repair=False)
+              anti_entropy_ms=0, read_repair="off")
     assert res.metrics["stale_reads"] == 0
 
 
@@ -37,7 +37,7 @@ def test_partial_quorum_stale_rate_matches_closed_form(n, r, w):
     # Regime of the closed form: each write lands on exactly W random replicas and
     # nothing spreads it further; a single client makes writes and reads sequential.
     res = run(seed=3, mode="quorum", n=n, r=r, w=w, fanout="quorum", clients=1, operations=3000,
-              anti_entropy_ms=0, read_repair=False, hinted_handoff=False, think_ms=5,
+              anti_entropy_ms=0, read_repair="off", hinted_handoff=False, think_ms=5,
               latency="lognormal:1,0.3")
     reads = [op for op in res.history if op.input[0] == "read" and op.status == "ok"]
     first_write_done = min(op.return_time for op in res.history if op.input[0] == "write" and op.status == "ok")

@@ -4,11 +4,19 @@ Any node can coordinate.  A write goes to the replicas (all N, or only W chosen 
 random with ``fanout="quorum"``) and succeeds once W of them acknowledge; a read
 asks R (or all N) and returns the newest version among the first R answers.  When
 R + W > N every read quorum overlaps every write quorum, so a read that starts after
-a write finished sees it; when R + W <= N it may not.
+a write finished sees it; when R + W <= N it may not.  Overlap alone is not
+linearizability: a read can see a write that is still in flight on one replica, and a
+later read can miss it; and with skewed clocks last-writer-wins can order a later
+write *before* an earlier one.  Blocking read repair fixes the first; only clocks
+that agree (or a consensus protocol) fix the second.
 
 Repairs that make replicas converge:
 
-* **read repair**: a read that saw an older version on some replica sends it the newer;
+* **read repair**: a read that saw an older version on some replica sends it the newer.
+  ``read_repair="async"`` answers the client first and repairs afterwards (Dynamo,
+  Cassandra's background repair); ``"blocking"`` writes the value it is about to return
+  back to a write quorum *before* answering (the write-back phase of ABD, Attiya, Bar-Noy
+  and Dolev 1995), which is what makes the register linearizable; ``"off"`` never repairs;
 * **hinted handoff**: a coordinator keeps writes a replica missed and retries them;
 * **anti-entropy**: replicas periodically swap their whole state with a random peer.
 
@@ -27,10 +35,21 @@ from ..node import Message, Node, Reply, Request
 from ..sim import Simulation
 from .client import ClientRead, ClientWrite, ReadOk, WriteOk
 
-__all__ = ["Version", "QuorumCoordinator", "QuorumReplica", "CONFLICT_MODES", "FANOUTS", "merge_versions"]
+__all__ = ["Version", "QuorumCoordinator", "QuorumReplica", "CONFLICT_MODES", "FANOUTS", "READ_REPAIR_MODES",
+           "merge_versions", "read_repair_mode"]
 
 CONFLICT_MODES = ("lww", "siblings")
 FANOUTS = ("all", "quorum")
+READ_REPAIR_MODES = ("off", "async", "blocking")
+
+
+def read_repair_mode(value: "str | bool") -> str:
+    """Validate a read-repair setting; ``False``/``True`` are read as "off"/"async" (older callers)."""
+    if isinstance(value, bool):
+        return "async" if value else "off"
+    if value not in READ_REPAIR_MODES:
+        raise ValueError(f"read_repair={value!r} must be one of {', '.join(READ_REPAIR_MODES)}")
+    return value
 
 
 @dataclass(frozen=True, order=True)
@@ -103,7 +122,7 @@ class QuorumCoordinator:
     """Mixin that runs quorum writes and reads from any node (replica or client)."""
 
     def setup_coordinator(self, replicas: list[str], n: int, r: int, w: int, *, conflicts: str,
-                          fanout: str, timeout_ms: Optional[float], read_repair: bool,
+                          fanout: str, timeout_ms: Optional[float], read_repair: "str | bool",
                           hinted_handoff: bool, handoff_interval_ms: float) -> None:
         """Configure the quorum sizes and repair mechanisms."""
         self.replicas = list(replicas)
@@ -111,7 +130,7 @@ class QuorumCoordinator:
         self.conflicts = conflicts
         self.fanout = fanout
         self.op_timeout_ms = timeout_ms
-        self.read_repair = read_repair
+        self.read_repair = read_repair_mode(read_repair)
         self.hinted_handoff = hinted_handoff
         self.handoff_interval_ms = handoff_interval_ms
         self._stamp_counter = 0
@@ -156,15 +175,19 @@ class QuorumCoordinator:
                          acked, lambda t=target: missed(t))
 
     def coordinate_read(self, key: str, on_done: Callable[[bool, tuple], None]) -> None:
-        """Ask replicas for ``key``; ``on_done(True, versions)`` after R replies, else False."""
+        """Ask replicas for ``key``; ``on_done(True, versions)`` after R replies, else False.
+
+        With ``read_repair="blocking"`` the answer waits until W replicas hold what it returns.
+        """
         state: dict[str, Any] = {"replies": {}, "done": False}
         targets = self._targets(self.r)
+        started = self.sim.now
 
         def answered(reply: GetReply, src: str) -> None:
             replies = state["replies"]
             replies[src] = reply.versions
             if state["done"]:
-                if self.read_repair:  # a straggler: repair it on its own
+                if self.read_repair != "off":  # a straggler: repair it on its own
                     self._repair(key, state["merged"], src, reply.versions)
                 return
             if len(replies) >= self.r:
@@ -173,8 +196,11 @@ class QuorumCoordinator:
                 for vs in replies.values():
                     merged = merge_versions(merged, vs, self.conflicts)
                 state["merged"] = merged
+                if self.read_repair == "blocking":
+                    self._write_back(key, merged, replies, started, on_done)
+                    return
                 on_done(True, merged)
-                if self.read_repair:
+                if self.read_repair == "async":
                     for other, seen in replies.items():
                         self._repair(key, merged, other, seen)
 
@@ -185,6 +211,36 @@ class QuorumCoordinator:
 
         for target in targets:
             self.request(target, Get(self.sim.next_id(), key), self.op_timeout_ms, answered, timed_out)
+
+    def _write_back(self, key: str, merged: tuple, replies: dict, started: float,
+                    on_done: Callable[[bool, tuple], None]) -> None:
+        """ABD's second phase: answer only once W replicas are known to hold ``merged``."""
+        holders = {src for src, seen in replies.items() if merge_versions(seen, merged, self.conflicts) == seen}
+        if len(holders) >= self.w or not merged:
+            # A write quorum already holds it (or there is nothing to spread): a later read
+            # overlaps that quorum, so answering now cannot be undone.
+            on_done(True, merged)
+            return
+        left = None if self.op_timeout_ms is None else self.op_timeout_ms - (self.sim.now - started)
+        if left is not None and left <= 0:
+            on_done(False, ())
+            return
+        state = {"holders": holders, "done": False}
+
+        def acked(_reply: Any, src: str) -> None:
+            state["holders"].add(src)
+            if not state["done"] and len(state["holders"]) >= self.w:
+                state["done"] = True
+                on_done(True, merged)
+
+        def missed() -> None:
+            if not state["done"]:
+                state["done"] = True
+                on_done(False, ())
+
+        others = [t for t in self._targets(self.w) if t not in holders]
+        for target in others:
+            self.request(target, Put(self.sim.next_id(), key, merged), left, acked, missed)
 
     def _repair(self, key: str, merged: tuple, src: str, seen: tuple) -> None:
         """Send the merged versions to a replica whose answer was older."""
@@ -204,7 +260,7 @@ class QuorumReplica(QuorumCoordinator, Node):
 
     def __init__(self, name: str, sim: Simulation, network: Network, *, region: Optional[str],
                  replicas: list[str], n: int, r: int, w: int, conflicts: str = "lww",
-                 fanout: str = "all", timeout_ms: Optional[float] = 500.0, read_repair: bool = True,
+                 fanout: str = "all", timeout_ms: Optional[float] = 500.0, read_repair: "str | bool" = "async",
                  hinted_handoff: bool = True, handoff_interval_ms: float = 200.0,
                  anti_entropy_ms: float = 0.0, clock_skew_ms: float = 0.0,
                  on_change: Optional[Callable[["QuorumReplica"], None]] = None) -> None:

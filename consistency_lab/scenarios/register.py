@@ -20,6 +20,7 @@ from ..check.convergence import convergence_time
 from ..metrics import latency_summary, rate, stale_reads
 from ..network import Network, NetworkOptions
 from ..replication import PrimaryBackupReplica, QuorumReplica, RegisterClient
+from ..replication.quorum import READ_REPAIR_MODES
 from ..sim import Simulation, TraceEvent
 from . import register_scenario
 from .base import Param, RunResult, Scenario
@@ -54,7 +55,9 @@ PARAMS = (
     Param("failover_timeout_ms", float, 300.0, "primary-backup: silence before a backup takes over (ms)",
           low=1.0, high=600_000),
     Param("failover", bool, True, "primary-backup: promote a backup when the primary goes quiet"),
-    Param("read_repair", bool, True, "quorum: repair stale replicas seen by reads"),
+    Param("read_repair", str, "async",
+          "quorum: off; async (answer, then repair stale replicas); blocking (write the value back "
+          "to W replicas before answering, as ABD does)", choices=READ_REPAIR_MODES),
     Param("hinted_handoff", bool, True, "quorum: coordinators retry writes a replica missed"),
     Param("anti_entropy_ms", float, 200.0, "quorum: gossip interval, 0 = off (ms)", low=0.0, high=600_000),
     Param("clock_skew_ms", float, 0.0, "max clock error of a replica (ms), drawn per replica",
