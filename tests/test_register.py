@@ -87,6 +87,60 @@ def test_partition_sync_refuses_minority_writes_async_accepts_them():
     assert asyn.metrics["availability_during_faults"] > sync.metrics["availability_during_faults"] + 0.2
 
 
+def test_availability_during_faults_counts_by_return_time():
+    from consistency_lab.history import Operation
+    from consistency_lab.scenarios.register import _during_faults, _fault_periods
+    from consistency_lab.faults import parse_faults
+
+    periods = _fault_periods(parse_faults("A|B@100-200;crash:r0@150-300;A|B@500-600"))
+    assert periods == [(100, 300), (500, 600)]
+    inf = float("inf")
+    ops = {
+        "before": Operation("c0", ("read", None), 10, 1, 50),
+        "inside": Operation("c0", ("read", None), 120, 1, 130),
+        "answered after the heal": Operation("c1", ("write", 2), 250, None, 320),
+        "began before, answered inside": Operation("c1", ("write", 3), 90, None, 110),
+        "pending": Operation("c2", ("write", 4), 520, None, inf, "info"),
+        "failed inside": Operation("c3", ("read", None), 510, None, 590, "fail"),
+        "between": Operation("c3", ("read", None), 310, 1, 320),
+    }
+    got = {name: served for name, op in ops.items()
+           for op2, served in _during_faults([op], periods) if op2 is op}
+    assert got == {"inside": True, "answered after the heal": False, "began before, answered inside": True,
+                   "pending": False, "failed inside": False}
+
+
+@pytest.mark.parametrize("mode", ["sync", "semi-sync", "async", "quorum"])
+def test_no_operation_answered_after_the_heal_counts_as_available_during_the_cut(mode):
+    start, end = 300, 1800
+    for s in range(4):
+        res = run(seed=s, mode=mode, faults=f"A|B@{start}-{end}")
+        in_flight = [op for op in res.history if op.call < end and op.return_time > start]
+        served = [op for op in in_flight if op.status == "ok" and op.return_time <= end]
+        m = res.metrics
+        assert m["operations_during_faults"] == len(in_flight)
+        assert m["availability_during_faults"] == pytest.approx(len(served) / len(in_flight))
+        for region in "AB":
+            writes = [op for op in in_flight if op.input[0] == "write" and res.regions[op.client_id] == region]
+            assert m[f"writes_during_faults_region_{region}"] == len(writes)
+            assert m[f"writes_during_faults_ok_region_{region}"] == sum(op in served for op in writes)
+    # Sync needs the far replica for every write, so nothing that was in flight during the
+    # cut is acknowledged before the heal, on either side.
+    sync = run(seed=1, mode="sync", faults=f"A|B@{start}-{end}")
+    assert sync.metrics["writes_during_faults_ok_region_A"] == 0
+    assert sync.metrics["writes_during_faults_ok_region_B"] == 0
+
+
+def test_write_latency_is_reported_per_client_region_with_sample_counts():
+    for mode in ("semi-sync", "async", "quorum"):
+        m = run(seed=1, mode=mode, operations=150).metrics
+        assert m["write_latency_region_A_n"] + m["write_latency_region_B_n"] == m["write_latency_n"]
+        assert m["write_latency_region_A_n"] > 100 and m["write_latency_region_B_n"] > 100
+        # Region A holds the primary (or a local write quorum); region B pays the WAN round trip.
+        assert m["write_latency_region_B_p50_ms"] > 10 * m["write_latency_region_A_p50_ms"]
+        assert m["write_latency_region_A_p99_ms"] < m["write_latency_region_B_p50_ms"]
+
+
 def test_quorum_siblings_keep_concurrent_writes():
     r = run(seed=1, mode="quorum", conflicts="siblings", faults="A|B@0-1500", w=1, r=1,
             operations=20, anti_entropy_ms=100)
