@@ -11,15 +11,17 @@ from __future__ import annotations
 import html
 import importlib
 import inspect
+import os
 import pkgutil
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from . import checks as _checks
-from .checks import NOT_IMPLEMENTED, PASSED, TIMEOUT, Outcome
+from .checks import GRADE_ID_RE, NOT_IMPLEMENTED, PASSED, TIMEOUT, Outcome
 
-__all__ = ["CheckReport", "check", "check_all", "use_lab"]
+__all__ = ["CheckReport", "check", "check_all", "needs", "use_lab"]
 
 _current_lab: Optional[str] = None
 
@@ -222,3 +224,75 @@ def check_all(*, lab: Optional[str] = None, quiet: bool = False, time_limit: flo
             report.show()
         return report
     return _run(None, "all parts", target, namespace, time_limit, quiet)
+
+
+# Code in these folders is the course's or a library's, never a student's stub.
+_NOT_STUDENT_CODE = tuple(os.path.realpath(p) + os.sep for p in
+                          dict.fromkeys([os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                         sys.prefix, sys.base_prefix]))
+
+
+def _raised_in_student_code(tb: Any) -> tuple[bool, str]:
+    """(whether the innermost frame of ``tb`` is outside the package and the libraries, its function's name)."""
+    last = tb
+    while last is not None and last.tb_next is not None:
+        last = last.tb_next
+    if last is None:
+        return False, "?"
+    code = last.tb_frame.f_code
+    name = getattr(code, "co_qualname", code.co_name)
+    if code.co_filename.startswith("<"):  # "<ipython-input-...>", "<string>": typed, not installed
+        return True, name
+    return not os.path.realpath(code.co_filename).startswith(_NOT_STUDENT_CODE), name
+
+
+class needs:  # noqa: N801 - used like a function: ``with needs("q1_dedupe"):``
+    """Run a demo cell that uses the student's parts; an unfinished part prints one line, not a traceback.
+
+    A fresh lab must run top to bottom ("Restart and Run All"): a plotting cell that calls a
+    stub would otherwise stop the notebook at a ``NotImplementedError``.  Only a
+    ``NotImplementedError`` raised in the student's own code is caught; anything else (a
+    real bug, an error in the course package) still shows its traceback.
+    """
+
+    def __init__(self, *parts: str, lab: Optional[str] = None) -> None:
+        if not parts:
+            raise ValueError("needs() takes the part ids the cell uses, like needs('q1_dedupe')")
+        for part in parts:
+            if not isinstance(part, str) or not GRADE_ID_RE.match(part):
+                raise ValueError(f"part={part!r} must be a part id like 'q1_dedupe'")
+        self.lab = lab or _current_lab
+        known = _checks.known_labs().get(self.lab, []) if self.lab else []
+        unknown = [p for p in parts if known and p not in known]
+        if unknown:  # a typo in a solution notebook: CI runs every solution, so fail loudly there
+            raise ValueError(f"part={unknown[0]!r} must be a part of {self.lab}; allowed: {', '.join(known)}")
+        self.parts = parts
+        self._known = known
+        #: The line printed when the cell was cut short ("" when it ran to the end).
+        self.skipped = ""
+
+    def _label(self, part: str) -> str:
+        if part in self._known:
+            return f"part {self._known.index(part) + 1} ({part})"
+        number = re.match(r"q(\d+)_", part)
+        return f"part {int(number.group(1))} ({part})" if number else f"part {part}"
+
+    def message(self, function: str) -> str:
+        """The friendly line for a stub ``function`` that is not written yet."""
+        names = [self._label(p) for p in self.parts]
+        labels = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        return (f"{labels[0].upper()}{labels[1:]} not implemented yet: `{function}` still raises "
+                "NotImplementedError, so the rest of this cell was skipped. Finish it above, then run this cell again.")
+
+    def __enter__(self) -> "needs":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None or not issubclass(exc_type, NotImplementedError):
+            return False
+        in_student_code, function = _raised_in_student_code(tb)
+        if not in_student_code:
+            return False
+        self.skipped = self.message(function)
+        print(self.skipped)
+        return True
