@@ -1,6 +1,9 @@
 """The prediction helper, headless: lock in from code and through the widget, then reveal."""
 
+import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 
@@ -194,3 +197,44 @@ def test_display_bundle_is_the_widget_with_a_readable_text_fallback():
     assert bundle["text/plain"] == "Predict: What share of reads will be stale? [no guess locked in yet]"
     p.lock(30)
     assert p._repr_mimebundle_()["text/plain"].endswith("[locked in: 30 %]")
+
+
+# -- the chapters use it ------------------------------------------------------------------------
+
+CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "chapters").glob("*.ipynb"))
+
+
+def _cells(path: Path) -> list[tuple[str, str]]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
+            for c in nb["cells"]]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_chapter_locks_in_two_predictions_and_reveals_each_after_it(path):
+    cells = _cells(path)
+    made = [(i, m.group(1)) for i, (kind, src) in enumerate(cells) if kind == "code"
+            for m in re.finditer(r"^(\w+)\s*=\s*Prediction\(", src, re.M)]
+    assert len(made) >= 2, f"{path.name}: {len(made)} Prediction(...) prompts; every chapter needs at least two"
+    for index, name in made:
+        later = [src for kind, src in cells[index + 1:] if kind == "code"]
+        assert any(f"{name}.reveal(" in src for src in later), f"{path.name}: {name} is never revealed after the run"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_try_this_exercise_keeps_its_answer_collapsed(path):
+    text = "\n".join(src for kind, src in _cells(path) if kind == "markdown")
+    assert text.count("<details>") == text.count("</details>"), f"{path.name}: unbalanced <details> blocks"
+    if "## Try this" in text:
+        section = text.split("## Try this", 1)[1].split("\n## ", 1)[0]
+        exercises = re.findall(r"^\d+\. ", section, re.M)
+        assert exercises and section.count("<details>") >= len(exercises), \
+            f"{path.name}: {len(exercises)} exercises but {section.count('<details>')} collapsed answers"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_chapter_opens_with_objectives_time_and_article_section(path):
+    kind, first = _cells(path)[0]
+    assert kind == "markdown" and first.startswith("# ")
+    assert "**Time:**" in first and "**Article" in first, path.name
+    assert "you can" in first or "Objectives" in first, path.name
