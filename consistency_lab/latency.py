@@ -12,18 +12,18 @@ import random
 from dataclasses import dataclass
 from typing import Sequence, Union
 
+from .validation import non_negative, positive
+
 __all__ = [
     "Constant", "Uniform", "Exponential", "LogNormal", "Pareto", "Mixture",
     "Empirical", "Shifted", "Latency", "parse_latency", "LATENCY_SPEC_HELP",
 ]
 
 
-def _positive(name: str, value: float, allow_zero: bool = False) -> float:
-    ok = value >= 0 if allow_zero else value > 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok or math.isinf(value):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}={value!r} must be a finite number {bound}")
-    return float(value)
+def _latency(name: str, value: object) -> "Latency":
+    if not isinstance(value, _KINDS):
+        raise ValueError(f"{name}={value!r} must be a latency distribution (Constant, Uniform, Exponential, ...)")
+    return value  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Constant:
     ms: float
 
     def __post_init__(self) -> None:
-        _positive("ms", self.ms, allow_zero=True)
+        non_negative("ms", self.ms, "ms")
 
     def sample(self, rng: random.Random) -> float:
         """Draw one latency (ms)."""
@@ -52,8 +52,8 @@ class Uniform:
     high: float
 
     def __post_init__(self) -> None:
-        _positive("low", self.low, allow_zero=True)
-        _positive("high", self.high, allow_zero=True)
+        non_negative("low", self.low, "ms")
+        non_negative("high", self.high, "ms")
         if self.high < self.low:
             raise ValueError(f"high={self.high} must be >= low={self.low}")
 
@@ -73,7 +73,7 @@ class Exponential:
     rate: float
 
     def __post_init__(self) -> None:
-        _positive("rate", self.rate)
+        positive("rate", self.rate, "per ms")
 
     def sample(self, rng: random.Random) -> float:
         """Draw one latency (ms)."""
@@ -92,8 +92,8 @@ class LogNormal:
     sigma: float
 
     def __post_init__(self) -> None:
-        _positive("median", self.median)
-        _positive("sigma", self.sigma, allow_zero=True)
+        positive("median", self.median, "ms")
+        non_negative("sigma", self.sigma)
 
     def sample(self, rng: random.Random) -> float:
         """Draw one latency (ms)."""
@@ -112,8 +112,8 @@ class Pareto:
     alpha: float
 
     def __post_init__(self) -> None:
-        _positive("xm", self.xm)
-        _positive("alpha", self.alpha)
+        positive("xm", self.xm, "ms")
+        positive("alpha", self.alpha)
 
     def sample(self, rng: random.Random) -> float:
         """Draw one latency (ms)."""
@@ -132,10 +132,12 @@ class Mixture:
     parts: tuple[tuple[float, "Latency"], ...]
 
     def __post_init__(self) -> None:
-        if not self.parts:
-            raise ValueError("parts must contain at least one (weight, distribution) pair")
-        for w, _ in self.parts:
-            _positive("weight", w)
+        if not isinstance(self.parts, (tuple, list)) or not self.parts or not all(
+                isinstance(p, (tuple, list)) and len(p) == 2 for p in self.parts):
+            raise ValueError(f"parts={self.parts!r} must be at least one (weight, distribution) pair")
+        for w, d in self.parts:
+            positive("weight", w)
+            _latency("distribution", d)
         total = sum(w for w, _ in self.parts)
         cumulative, acc = [], 0.0
         for w, _ in self.parts:
@@ -164,10 +166,10 @@ class Empirical:
     samples: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        if not self.samples:
-            raise ValueError("samples must contain at least one latency")
+        if not isinstance(self.samples, (tuple, list)) or not self.samples:
+            raise ValueError(f"samples={self.samples!r} must be a non-empty sequence of latencies (ms)")
         for s in self.samples:
-            _positive("sample", s, allow_zero=True)
+            non_negative("sample", s, "ms")
 
     def sample(self, rng: random.Random) -> float:
         """Draw one latency (ms)."""
@@ -186,7 +188,8 @@ class Shifted:
     offset: float
 
     def __post_init__(self) -> None:
-        _positive("offset", self.offset, allow_zero=True)
+        _latency("base", self.base)
+        non_negative("offset", self.offset, "ms")
 
     def sample(self, rng: random.Random) -> float:
         """Draw one latency (ms)."""
@@ -198,6 +201,7 @@ class Shifted:
 
 
 Latency = Union[Constant, Uniform, Exponential, LogNormal, Pareto, Mixture, Empirical, Shifted]
+_KINDS = (Constant, Uniform, Exponential, LogNormal, Pareto, Mixture, Empirical, Shifted)
 
 LATENCY_SPEC_HELP = (
     "a number of ms (e.g. 20), or const:MS, uniform:LOW,HIGH, exp:MEAN_MS, "
@@ -207,10 +211,10 @@ LATENCY_SPEC_HELP = (
 
 def parse_latency(spec: "str | float | int | Latency", name: str = "latency") -> Latency:
     """Turn ``"exp:5"``-style text (or a number of ms, or a distribution) into a distribution."""
-    if isinstance(spec, (Constant, Uniform, Exponential, LogNormal, Pareto, Mixture, Empirical, Shifted)):
+    if isinstance(spec, _KINDS):
         return spec
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-        return Constant(_positive(name, spec, allow_zero=True))
+        return Constant(non_negative(name, spec, "ms"))
     if not isinstance(spec, str):
         raise ValueError(f"{name}={spec!r} must be {LATENCY_SPEC_HELP}")
     text = spec.strip().lower()
@@ -224,7 +228,7 @@ def parse_latency(spec: "str | float | int | Latency", name: str = "latency") ->
         if kind == "uniform" and len(values) == 2:
             return Uniform(values[0], values[1])
         if kind == "exp" and len(values) == 1:
-            return Exponential(1.0 / _positive("mean", values[0]))
+            return Exponential(1.0 / positive("mean", values[0], "ms"))
         if kind == "lognormal" and len(values) == 2:
             return LogNormal(values[0], values[1])
         if kind == "pareto" and len(values) == 2:

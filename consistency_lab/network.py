@@ -15,17 +15,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 from .faults import Clog, Crash, FaultSchedule, Partition, parse_faults
 from .latency import Constant, Exponential, Latency, parse_latency
 from .sim import Simulation
+from .validation import probability
 
 if TYPE_CHECKING:  # pragma: no cover
     from .node import Node
 
 __all__ = ["NetworkOptions", "Network"]
-
-
-def _probability(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}={value!r} must be a probability between 0 and 1")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -48,9 +43,9 @@ class NetworkOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "latency", parse_latency(self.latency, "latency"))
         object.__setattr__(self, "reorder_delay", parse_latency(self.reorder_delay, "reorder_delay"))
-        _probability("loss", self.loss)
-        _probability("duplicate", self.duplicate)
-        _probability("reorder", self.reorder)
+        probability("loss", self.loss)
+        probability("duplicate", self.duplicate)
+        probability("reorder", self.reorder)
 
     def describe(self) -> str:
         """One line naming every knob."""
@@ -77,7 +72,7 @@ class Network:
         self._region_latency: dict[tuple[str, str], Latency] = {}
         self._active_partitions: list[Partition] = []
         self._blocked: set[tuple[str, str]] = set()
-        self._clogged: dict[frozenset, float] = {}
+        self._clogged: dict[tuple[str, str], float] = {}  # directed node pair -> clear time
         self._rng = sim.rng("network")
         self.sent = 0
         self.delivered = 0
@@ -164,32 +159,47 @@ class Network:
         self._blocked = blocked
 
     def clog(self, a: str, b: str, until: float) -> None:
-        """Hold messages between ``a`` and ``b`` until virtual time ``until``."""
-        self.expand(a), self.expand(b)
-        self._clogged[frozenset((a, b))] = until
+        """Hold messages between ``a`` and ``b`` (nodes or regions, both ways) until virtual time ``until``."""
+        # Expanded to node pairs here, as partitions are: send() looks clogs up by node name.
+        for x in self.expand(a):
+            for y in self.expand(b):
+                if x != y:
+                    self._clogged[(x, y)] = self._clogged[(y, x)] = until
         self.sim.record("clog", a, b, f"until {until:g}")
 
     def apply(self, schedule: FaultSchedule | str | None) -> FaultSchedule:
-        """Schedule every fault of ``schedule`` on this network and its nodes."""
+        """Schedule every fault of ``schedule`` on this network and its nodes.
+
+        Fault times are absolute virtual times, whenever ``apply`` is called: a fault
+        whose window has already begun starts now, and one that is already over is
+        skipped.  Every name is checked before anything is scheduled.
+        """
         schedule = parse_faults(schedule)
         for f in schedule.faults:
             if isinstance(f, Partition):
                 for g in f.groups:
                     for name in g:
                         self.expand(name)
-                self.sim.schedule(f.start, self._start_partition, f)
-                if f.end != math.inf:
-                    self.sim.schedule(f.end, self.heal, f)
             elif isinstance(f, Clog):
                 self.expand(f.a), self.expand(f.b)
-                self.sim.schedule(f.start, self.clog, f.a, f.b, f.end)
-            elif isinstance(f, Crash):
-                if f.node not in self.nodes:
-                    raise ValueError(f"crash of unknown node {f.node!r}; allowed: {', '.join(sorted(self.nodes))}")
-                node = self.nodes[f.node]
-                self.sim.schedule(f.start, node.crash)
+            elif isinstance(f, Crash) and f.node not in self.nodes:
+                raise ValueError(f"crash of unknown node {f.node!r}; allowed: {', '.join(sorted(self.nodes))}")
+        now = self.sim.now
+        for f in schedule.faults:
+            if f.end <= now:
+                continue
+            start = max(f.start - now, 0.0)
+            if isinstance(f, Partition):
+                self.sim.schedule(start, self._start_partition, f)
                 if f.end != math.inf:
-                    self.sim.schedule(f.end, node.restart)
+                    self.sim.schedule(f.end - now, self.heal, f)
+            elif isinstance(f, Clog):
+                self.sim.schedule(start, self.clog, f.a, f.b, f.end)
+            else:
+                node = self.nodes[f.node]
+                self.sim.schedule(start, node.crash)
+                if f.end != math.inf:
+                    self.sim.schedule(f.end - now, node.restart)
         return schedule
 
     def can_reach(self, src: str, dst: str) -> bool:
@@ -199,6 +209,11 @@ class Network:
     # -- delivery ------------------------------------------------------------
     def send(self, src: str, dst: str, msg: Any) -> None:
         """Send ``msg`` from ``src`` to ``dst``; it may be dropped, delayed or duplicated."""
+        nodes = self.nodes
+        if dst not in nodes or src not in nodes:
+            # Fail here, at the call, not later inside sim.run() when the message lands.
+            bad = dst if dst not in nodes else src
+            raise ValueError(f"send {src!r} -> {dst!r}: unknown node {bad!r}; allowed: {', '.join(sorted(nodes))}")
         sim = self.sim
         msg_id = sim.next_id()
         what = type(msg).__name__
@@ -214,18 +229,26 @@ class Network:
             self.dropped += 1
             sim.record("drop", src, dst, what, msg_id, "loss")
             return
+        sim.schedule(self._delay(src, dst, msg), self._deliver, src, dst, msg, msg_id)
+        if opts.duplicate and rng.random() < opts.duplicate:
+            # A copy is a message like any other: its own latency, reorder draw and clog.
+            self.duplicated += 1
+            sim.record("duplicate", src, dst, what, msg_id)
+            sim.schedule(self._delay(src, dst, msg), self._deliver, src, dst, msg, msg_id)
+
+    def _delay(self, src: str, dst: str, msg: Any) -> float:
+        """How long one copy of ``msg`` takes: latency, maybe a reorder hold, and any clog."""
+        opts = self.options
+        rng = self._rng
         delay = self._latency(src, dst, msg).sample(rng)
         if opts.reorder and rng.random() < opts.reorder:
             delay += opts.reorder_delay.sample(rng)
         if self._clogged:
-            until = self._clogged.get(frozenset((src, dst)))
-            if until is not None and until > sim.now:
-                delay += until - sim.now  # held until the clog clears, then travels
-        sim.schedule(delay, self._deliver, src, dst, msg, msg_id)
-        if opts.duplicate and rng.random() < opts.duplicate:
-            self.duplicated += 1
-            sim.record("duplicate", src, dst, what, msg_id)
-            sim.schedule(self._latency(src, dst, msg).sample(rng), self._deliver, src, dst, msg, msg_id)
+            until = self._clogged.get((src, dst))
+            now = self.sim.now
+            if until is not None and until > now:
+                delay += until - now  # held until the clog clears, then travels
+        return delay
 
     def _deliver(self, src: str, dst: str, msg: Any, msg_id: int) -> None:
         node = self.nodes[dst]

@@ -82,6 +82,8 @@ class Node:
         if self.alive:
             return
         self.alive = True
+        # A new life: timers set while down (or before the crash) belong to the old one.
+        self._incarnation += 1
         self.sim.record("restart", self.name)
         self.init_volatile()
         self.on_restart()

@@ -171,3 +171,89 @@ def test_link_latency_overrides_the_default_and_can_reach_follows_partitions():
     assert net.can_reach("a", "b")
     net.partition(["a"], ["b"], one_way=True)
     assert not net.can_reach("a", "b") and net.can_reach("b", "a")
+
+
+# -- fault-injection defects found by trying the simulator as a student would -------------
+
+def test_a_duplicate_is_held_by_a_clog_like_its_original():
+    sim, net, a, b = cluster(latency=5, duplicate=1.0)
+    net.clog("a", "b", until=100.0)
+    a.send("b", Ping(1))
+    sim.run()
+    assert [t for t, _ in b.got] == [105.0, 105.0]
+
+
+def test_a_duplicate_can_be_reordered_like_its_original():
+    # With reorder=1 every copy gets the extra hold; before the fix the copy skipped it.
+    from consistency_lab.latency import Constant
+    sim, net, a, b = cluster(latency=5, duplicate=1.0, reorder=1.0, reorder_delay=Constant(50))
+    a.send("b", Ping(1))
+    sim.run()
+    assert [t for t, _ in b.got] == [55.0, 55.0]
+
+
+def test_region_named_clog_holds_messages_between_the_regions():
+    sim, net, a, b = cluster(latency=5)
+    net.apply("A~B@0-200")
+    sim.schedule(10, a.send, "b", Ping(1))
+    sim.schedule(10, b.send, "a", Ping(2))
+    sim.run()
+    assert b.got == [(205.0, 1)] and a.got == [(205.0, 2)]
+
+
+def test_fault_schedules_use_absolute_virtual_time_whenever_applied():
+    sim, net, a, b = cluster(latency=5)
+    sim.run(until=300)
+    net.apply("A|B@400-500")
+    sim.schedule(50, a.send, "b", Ping(1))   # t=350: before the cut, delivered
+    sim.schedule(150, a.send, "b", Ping(2))  # t=450: inside the cut, dropped
+    sim.schedule(250, a.send, "b", Ping(3))  # t=550: after the heal, delivered
+    sim.run()
+    assert b.got == [(355.0, 1), (555.0, 3)]
+    starts = [e.time for e in sim.trace if e.kind == "partition"]
+    assert starts == [400.0]
+
+
+def test_a_fault_already_under_way_starts_now_and_one_already_over_is_skipped():
+    sim, net, a, b = cluster(latency=5)
+    sim.run(until=300)
+    net.apply("A|B@100-400;crash:b@0-200")
+    assert [e.time for e in sim.trace if e.kind in ("partition", "crash")] == []
+    sim.run(until=301)
+    assert [(e.kind, e.time) for e in sim.trace if e.kind in ("partition", "crash")] == [("partition", 300.0)]
+    sim.run()
+    assert [e.time for e in sim.trace if e.kind == "heal"] == [400.0]
+
+
+def test_send_to_an_unknown_node_fails_at_the_call():
+    sim, net, a, b = cluster()
+    with pytest.raises(ValueError, match=r"unknown node 'zz'; allowed: a, b"):
+        a.send("zz", Ping(1))
+    assert net.sent == 0
+
+
+def test_a_timer_set_while_down_does_not_fire_after_the_restart():
+    sim, net, a, b = cluster()
+    fired = []
+    a.crash()
+    a.set_timer(10, fired.append, "old life")
+    a.restart()
+    a.set_timer(20, fired.append, "new life")
+    sim.run()
+    assert fired == ["new life"]
+
+
+def test_a_timer_from_before_a_crash_does_not_fire_after_the_restart():
+    sim, net, a, b = cluster()
+    fired = []
+    a.set_timer(100, fired.append, "before crash")
+    sim.schedule(10, a.crash)
+    sim.schedule(20, a.restart)
+    sim.run()
+    assert fired == []
+
+
+def test_crash_of_an_unknown_node_lists_every_valid_target():
+    sim, net, a, b = cluster()
+    with pytest.raises(ValueError, match=r"crash of unknown node 'c9'; allowed: a, b"):
+        net.apply("crash:c9@10")

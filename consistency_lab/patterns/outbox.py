@@ -187,6 +187,7 @@ class OutboxService:
         if self.alive:
             return
         self.alive = True
+        self._incarnation += 1  # timers of the old life stay silent
         self.sim.record("restart", self.name)
         if self.mode == "outbox":
             self.sim.schedule(self.relay_interval_ms, self._relay, self._incarnation)

@@ -156,6 +156,7 @@ class Consumer:
             return
         self.alive = True
         self.in_session = True
+        self._incarnation += 1  # timers of the old life stay silent
         self.sim.record("restart", self.name)
         self.group._member_joined(self)
 
