@@ -10,14 +10,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_seats", "plot_outcomes"]
+__all__ = ["plot_seats", "plot_outcomes", "OUTCOME_COLOURS"]
 
-_OUTCOME_COLOURS = {
+#: One colour per buyer outcome (the explorer and the static chart share it).
+OUTCOME_COLOURS = {
     "sold": OKABE_ITO["bluish green"], "oversold": OKABE_ITO["vermillion"],
     "sold-out": OKABE_ITO["grey"], "failed-fast": OKABE_ITO["reddish purple"],
     "payment-failed": OKABE_ITO["orange"], "abandoned": OKABE_ITO["sky blue"],
     "expired": OKABE_ITO["yellow"], "failed": OKABE_ITO["black"],
 }
+_OUTCOME_COLOURS = OUTCOME_COLOURS  # the old private name
 
 
 def _steps(ax, series, end, **kw) -> None:
@@ -44,12 +46,17 @@ def plot_seats(result, *, title: Optional[str] = None, ax: "Optional[Axes]" = No
 
 def plot_outcomes(result, *, title: str = "How each buyer's attempt ended",
                   ax: "Optional[Axes]" = None) -> "Figure":
-    """Horizontal bars: number of buyers per outcome."""
+    """Horizontal bars: number of buyers per outcome; the legend has one swatch per bar colour."""
+    from matplotlib.patches import Patch
+
     fig, ax = new_figure(5, 3.8, ax)
     counts = [(k, v) for k, v in result.outcome_counts().items() if v]
     labels = [k for k, _ in counts]
-    ax.barh(labels, [v for _, v in counts], color=[_OUTCOME_COLOURS.get(k, "#999999") for k in labels],
-            label="buyers")
+    colours = [OUTCOME_COLOURS.get(k, "#999999") for k in labels]
+    ax.barh(labels, [v for _, v in counts], color=colours)
     ax.invert_yaxis()
-    finish(ax, title, "buyers", "outcome", loc="lower right")
+    finish(ax, title, "buyers", "outcome", legend=False)
+    # One handle per colour: a single "buyers" entry would show one swatch for several colours.
+    ax.legend(handles=[Patch(color=c, label=f"{k} ({v})") for (k, v), c in zip(counts, colours)],
+              loc="lower right", fontsize="small", framealpha=0.9)
     return fig
