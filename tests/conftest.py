@@ -32,7 +32,7 @@ def require(condition: bool, what: str, how_to_install: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(name="require")
+@pytest.fixture(name="require", scope="session")
 def require_fixture():
     """``require`` as a fixture: several conftest.py files exist, so importing one by name is unreliable."""
     return require
