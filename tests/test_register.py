@@ -171,3 +171,24 @@ def test_bad_parameters_are_named(params, match):
 def test_unknown_node_in_faults_is_named():
     with pytest.raises(ValueError, match="crash of unknown node 'r9'; allowed: c0"):
         run(faults="crash:r9@1-2")
+
+
+def test_quorum_refuses_every_minority_write_and_keeps_the_majority_writing():
+    for s in range(6):
+        m = run(seed=s, mode="quorum", faults="A|B@300-1800").metrics
+        assert m["writes_during_faults_region_B"] > 0
+        assert m["writes_during_faults_ok_region_B"] == 0  # r2 alone is not a write quorum
+        assert m["writes_during_faults_ok_region_A"] > 0
+        assert m["lost_acknowledged_writes"] == 0
+
+
+def test_semi_sync_loses_acknowledged_writes_when_a_partitioned_backup_promotes_itself():
+    # The cut outlasts the failover timeout, so r2 promotes itself; at the heal the newer
+    # epoch wins and the old primary's writes, acknowledged by r0 + r1, are thrown away.
+    lost = [run(seed=s, mode="semi-sync", faults="A|B@300-1800").metrics["lost_acknowledged_writes"]
+            for s in range(6)]
+    assert all(x > 0 for x in lost), lost
+    # Without the promotion there is one primary, and semi-sync keeps what it acknowledged.
+    kept = [run(seed=s, mode="semi-sync", faults="A|B@300-1800", failover=False).metrics["lost_acknowledged_writes"]
+            for s in range(6)]
+    assert kept == [0] * 6
