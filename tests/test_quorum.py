@@ -37,6 +37,15 @@ def test_blocking_write_back_without_skew_is_linearizable(faults):
             assert verdict(res) == "ok", (seed, faults, settings)
 
 
+def test_blocking_write_back_is_linearizable_when_each_request_goes_to_a_bare_quorum():
+    # fanout="quorum": writes, reads and write-backs each contact only W or R random replicas.
+    for seed in range(8):
+        for faults in ("", "A|B@300-1200", "crash:r1@200-900"):
+            res = simulate("register", seed=seed, read_repair="blocking", fanout="quorum", faults=faults,
+                           trace=False, **TAIL)
+            assert verdict(res) == "ok", (seed, faults)
+
+
 @pytest.mark.parametrize("n,r,w", [(3, 1, 3), (3, 3, 1), (5, 3, 3), (5, 2, 4)])
 def test_blocking_write_back_is_linearizable_for_every_overlapping_quorum(n, r, w):
     for seed in range(6):
