@@ -7,8 +7,10 @@ R + W > N every read quorum overlaps every write quorum, so a read that starts a
 a write finished sees it; when R + W <= N it may not.  Overlap alone is not
 linearizability: a read can see a write that is still in flight on one replica, and a
 later read can miss it; and with skewed clocks last-writer-wins can order a later
-write *before* an earlier one.  Blocking read repair fixes the first; only clocks
-that agree (or a consensus protocol) fix the second.
+write *before* an earlier one.  Blocking read repair fixes the first.  The second
+needs stamps that respect real time: clocks that agree, a write that first asks a
+quorum for the highest stamp (multi-writer ABD, not implemented here), or ordering
+by consensus instead of by clocks.
 
 Repairs that make replicas converge:
 
