@@ -57,3 +57,28 @@ def test_the_core_does_not_import_matplotlib_or_ipywidgets():
             "print(sorted(m for m in ('matplotlib', 'ipywidgets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_history_labels_never_sit_across_a_bar_they_do_not_fit_in():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = FIGURES["history"]()
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+    bars = [p.get_window_extent(renderer) for p in ax.patches]
+    assert ax.texts
+    for t in ax.texts:
+        box = t.get_window_extent(renderer)
+        for bar in bars:
+            inside = bar.x0 <= box.x0 and box.x1 <= bar.x1
+            apart = box.x1 <= bar.x0 or bar.x1 <= box.x0 or box.y1 <= bar.y0 or bar.y1 <= box.y0
+            assert inside or apart, f"label {t.get_text()!r} overlaps a bar it does not fit in"
+
+
+def test_tickets_outcome_legend_has_a_swatch_per_colour():
+    ax = FIGURES["outcomes"]().axes[0]
+    colours = [p.get_facecolor() for p in ax.patches]
+    assert [h.get_facecolor() for h in ax.get_legend().legend_handles] == colours
+    assert len(set(colours)) == len(colours) > 1

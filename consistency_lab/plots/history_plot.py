@@ -107,23 +107,33 @@ def plot_history(
             if id(op) in order_of:
                 tries = [f"#{order_of[id(op)]} {label}", f"#{order_of[id(op)]}"]
             centre, y = (start + end) / 2, row[op.client_id]
-            placed = None
+            gap = 0.6 * char_w
+            # Each label goes inside its bar when it fits there, else just after the bar, else
+            # just before it: never centred across a narrow bar, which would hide the text.
+            placed = None  # (text, x, ha, right end of the text)
             for cand in tries:
-                half = len(cand) * char_w / 2
-                if centre - half >= left_limit and centre + half <= right_limit:
-                    placed = cand, centre + half
+                width = len(cand) * char_w
+                if width + 2 * gap <= end - start:
+                    placed = cand, centre, "center", centre + width / 2
+                elif cat == "unplaceable":
+                    continue  # named in bold above its bar instead, where it stands out
+                elif end + gap + width <= right_limit - gap:
+                    placed = cand, end + gap, "left", end + gap + width
+                elif start - gap - width >= left_limit + gap:
+                    placed = cand, start - gap, "right", start - gap
+                if placed is not None:
                     break
             if placed is not None:
                 # White only on a dark bar that holds the whole label.
-                inside = placed[1] - centre <= (end - start) / 2 and not (op.pending and hi <= op.call)
+                inside = placed[2] == "center" and not (op.pending and hi <= op.call)
                 strong = cat in ("linearized", "unplaceable") and inside
-                ax.text(centre, y, placed[0], ha="center", va="center", fontsize=_FONT,
+                ax.text(placed[1], y, placed[0], ha=placed[2], va="center", fontsize=_FONT,
                         color="white" if strong else OKABE_ITO["black"], clip_on=True)
             elif cat == "unplaceable":
                 ax.text(centre, y - 0.3, label, ha="center", va="bottom", fontsize=_FONT,
                         fontweight="bold", color=_STYLE["unplaceable"][0], clip_on=False)
                 used_above = True
-            left_limit = max(end, placed[1] if placed else end)
+            left_limit = max(end, placed[3] if placed else end)
 
     present = set(categories)
     handles = [

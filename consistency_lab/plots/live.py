@@ -70,7 +70,9 @@ def sticky_limit(current: "float | None", needed: float, minimum: float = 1.0, s
 
 
 def encode_png(rgba, size: tuple[int, int], dpi: float) -> bytes:
-    """Encode an RGBA buffer as an opaque RGB PNG (no row filter, zlib level 1) that records its pixel density.
+    """Encode RGBA pixels (bytes or a memoryview, top row first) as an opaque RGB PNG with its pixel density.
+
+    No row filter and zlib level 1 (``PNG_COMPRESS_LEVEL``).
 
     Measured against Pillow's encoder at its fastest level on a 1600x608 explorer
     figure: about half the time (8 ms against 15 ms) for a file about 15% larger
@@ -79,7 +81,7 @@ def encode_png(rgba, size: tuple[int, int], dpi: float) -> bytes:
     import numpy as np
 
     width, height = size
-    pixels = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
+    pixels = np.frombuffer(rgba, dtype=np.uint8).reshape(height, width, 4)
     raw = np.empty((height, 1 + 3 * width), dtype=np.uint8)
     raw[:, 0] = 0  # filter type "None" on every row
     # Explorer figures are opaque: dropping alpha saves a quarter of the bytes to compress.
@@ -217,16 +219,18 @@ class LiveFigure:
 
     def redraw_png(self) -> bytes:
         """A bare redraw of the same figure, nothing cached: the baseline the benchmark compares with."""
-        animated = self._dynamic + [entry[0] for entry in self._overlays.values()]
-        for a in animated:
+        for a in self._dynamic:
             a.set_animated(False)
         try:
             self.canvas.draw()
+            renderer = self.canvas.get_renderer()
+            for artist, *_ in self._overlays.values():  # on top of everything, as in a cached frame
+                if artist.get_visible():
+                    artist.draw(renderer)
             return encode_png(self.canvas.buffer_rgba(), self.canvas.get_width_height(), self.fig.dpi)
         finally:
-            for a in animated:
+            for a in self._dynamic:
                 a.set_animated(True)
-            self._background = None  # the buffer now holds a full frame, not the background
 
 
 def _fixed_ticks(axis) -> tuple:
