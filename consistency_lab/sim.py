@@ -17,13 +17,18 @@ second.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from typing import Any, Callable, NamedTuple
 
 import simpy
 from simpy.core import NORMAL, URGENT
 
-__all__ = ["Simulation", "Timer", "TraceEvent", "check_seed"]
+__all__ = ["Simulation", "Timer", "TraceEvent", "check_seed", "EventBudgetExceeded"]
+
+
+class EventBudgetExceeded(ValueError):
+    """A run needed more events than its simulation's ``max_events`` allows."""
 
 
 def check_seed(seed: Any) -> int:
@@ -82,13 +87,19 @@ class Timer:
 class Simulation:
     """A seeded, deterministic discrete-event simulation in virtual milliseconds."""
 
-    def __init__(self, seed: int = 0, *, trace: bool = True) -> None:
+    def __init__(self, seed: int = 0, *, trace: bool = True, max_events: int | None = None) -> None:
         self.seed = check_seed(seed)
+        if max_events is not None and (isinstance(max_events, bool) or not isinstance(max_events, int)
+                                       or max_events < 0):
+            raise ValueError(f"max_events={max_events!r} must be None (no limit) or an integer >= 0")
+        #: The most events :meth:`run` and :meth:`run_bounded` may process in total (None: no limit).
+        self.max_events = max_events
         self.env = simpy.Environment()
         self._streams: dict[str, random.Random] = {}
         self.tracing = trace
         self.trace: list[TraceEvent] = []
         self._next_id = 0
+        self.events_processed = 0  # by run_bounded: what the event budgets count
 
     # -- time -------------------------------------------------------------
     @property
@@ -115,10 +126,58 @@ class Simulation:
         return self.env.process(generator)
 
     def run(self, until: float | None = None) -> None:
-        """Run until virtual time ``until`` (ms), or until no events are left."""
+        """Run until virtual time ``until`` (ms), or until no events are left.
+
+        With ``max_events`` set, raises :class:`EventBudgetExceeded` once the budget is spent.
+        """
         if until is not None and not until >= self.env.now:
             raise ValueError(f"until={until!r} must be a time >= now={self.env.now}")
-        self.env.run(until=until)
+        if self.max_events is None:
+            self.env.run(until=until)
+        elif self.run_bounded(math.inf if until is None else until) == "events":
+            raise EventBudgetExceeded(
+                f"the run needed more than max_events={self.max_events} simulation events "
+                f"(stopped at {self.env.now:.0f} ms of virtual time); make the workload smaller")
+
+    def run_bounded(self, until: float, *, max_events: int | None = None,
+                    stop_when: simpy.Event | None = None) -> str:
+        """Run until ``stop_when`` is processed, virtual time ``until``, or the event budget is spent.
+
+        The budget is ``max_events`` more events, and never more than what is left of
+        the simulation's own ``max_events``.  Returns why it stopped: ``"done"``
+        (``stop_when`` happened), ``"time"`` (the clock reached ``until``), ``"idle"``
+        (nothing was left to happen) or ``"events"`` (the budget ran out; the clock
+        stays where it was).  Scenarios run through this, so no parameter set can
+        keep a run going forever.
+        """
+        env = self.env
+        if not until >= env.now:
+            raise ValueError(f"until={until!r} must be a time >= now={env.now}")
+        if max_events is not None and (isinstance(max_events, bool) or not isinstance(max_events, int)
+                                       or max_events < 0):
+            raise ValueError(f"max_events={max_events!r} must be None or an integer >= 0")
+        if self.max_events is not None:
+            left = max(self.max_events - self.events_processed, 0)
+            max_events = left if max_events is None else min(max_events, left)
+        elif max_events is None:
+            max_events = -1  # no limit: the counter never equals it
+        step, peek = env.step, env.peek
+        done = 0
+        try:
+            while True:
+                if stop_when is not None and stop_when.processed:
+                    return "done"
+                nxt = peek()
+                if nxt > until or nxt == math.inf:
+                    if until != math.inf and until > env.now:
+                        env.run(until=until)  # advance the clock; nothing happens before ``until``
+                    return "idle" if nxt == math.inf else "time"
+                if done == max_events:
+                    return "events"
+                step()
+                done += 1
+        finally:
+            self.events_processed += done
 
     # -- randomness --------------------------------------------------------
     def rng(self, name: str) -> random.Random:

@@ -83,6 +83,8 @@ class RegisterClient(Node):
         self.key = key
         self.on_done = on_done
         self.primary_hint: Optional[str] = None
+        self.done = False
+        self._current: Optional[tuple[tuple, float]] = None  # (input, call time) of the op in flight
         super().__init__(name, sim, network, region=region)
         self._rng = sim.rng(f"client/{name}")
 
@@ -90,16 +92,31 @@ class RegisterClient(Node):
         """Begin issuing operations at virtual time ``at``."""
         self.set_timer(at, self._next_op)
 
+    def on_crash(self) -> None:
+        """The operation in flight, if any, is now indeterminate: the client never learns its outcome."""
+        if self._current is not None:
+            op_input, called = self._current
+            self._current = None
+            self.history.add(Operation(self.name, op_input, called, None, INF, "info"))
+
+    def on_restart(self) -> None:
+        """Carry on with the operations that are left, after a pause."""
+        if not self.done:
+            self.set_timer(self.think.sample(self._rng), self._next_op)
+
     def _next_op(self) -> None:
         if self.remaining <= 0:
-            if self.on_done is not None:
-                self.on_done(self)
+            if not self.done:
+                self.done = True
+                if self.on_done is not None:
+                    self.on_done(self)
             return
         self.remaining -= 1
         if self._rng.random() < self.read_ratio:
             op_input, kind = ("read", None), "read"
         else:
             op_input, kind = ("write", self.next_value()), "write"
+        self._current = (op_input, self.sim.now)
         self._attempt(op_input, kind, self.sim.now, redirects=0)
 
     def _attempt(self, op_input: tuple, kind: str, called: float, redirects: int) -> None:
@@ -136,5 +153,6 @@ class RegisterClient(Node):
         self.request(target, msg, remaining, on_reply, on_timeout)
 
     def _finish(self, op: Operation) -> None:
+        self._current = None
         self.history.add(op)
         self.set_timer(self.think.sample(self._rng), self._next_op)

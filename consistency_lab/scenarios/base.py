@@ -12,12 +12,29 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-__all__ = ["Param", "Scenario", "RunResult"]
+from ..validation import format_bound
+
+__all__ = ["Param", "Scenario", "RunResult", "EVENT_BUDGET", "finite_end", "stop_note"]
+
+#: The most simulation events one scenario run may process (a few seconds of work on a
+#: laptop).  Together with each scenario's virtual-time bound and work limit, it
+#: makes every parameter set end: a run that hits it stops and says so in ``stopped``.
+EVENT_BUDGET = 1_000_000
 
 
-def _number(x: float) -> str:
-    """1000000 rather than 1e+06: bounds are read by people."""
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+def finite_end(*times: float) -> float:
+    """The latest of ``times`` that is finite (0 when none is): faults that never end add nothing."""
+    return max((t for t in times if t != math.inf), default=0.0)
+
+
+def stop_note(reason: str, until_ms: float, unfinished: str) -> str:
+    """One line for ``RunResult.stopped``: empty when the workload finished, else why it did not."""
+    if reason == "done":
+        return ""
+    why = {"time": f"the time bound ({format_bound(round(until_ms))} ms of virtual time) was reached",
+           "events": f"the event budget ({format_bound(EVENT_BUDGET)} events) ran out",
+           "idle": "nothing was left to happen"}[reason]
+    return f"stopped early: {why}; unfinished: {unfinished}"
 
 
 @dataclass(frozen=True)
@@ -38,8 +55,8 @@ class Param:
             return "one of " + ", ".join(str(c) for c in self.choices)
         if self.kind is bool:
             return "true or false"
-        lo = "-inf" if self.low is None else _number(self.low)
-        hi = "inf" if self.high is None else _number(self.high)
+        lo = "-inf" if self.low is None else format_bound(self.low)
+        hi = "inf" if self.high is None else format_bound(self.high)
         if self.kind in (int, float):
             return f"{'an integer' if self.kind is int else 'a number'} between {lo} and {hi}"
         return "text"
@@ -99,6 +116,8 @@ class RunResult:
     metrics: dict
     trace_digest: str
     extra: dict = field(default_factory=dict)
+    #: "" when the workload finished; otherwise one line saying which bound stopped it and what was left.
+    stopped: str = ""
 
     def to_json(self) -> dict:
         """A JSON-ready dict with seed, params, metrics and trace_digest."""
@@ -111,7 +130,7 @@ class RunResult:
                 return [clean(v) for v in x]
             return x
         return clean({"scenario": self.scenario, "seed": self.seed, "params": self.params,
-                      "metrics": self.metrics, "trace_digest": self.trace_digest})
+                      "metrics": self.metrics, "trace_digest": self.trace_digest, "stopped": self.stopped})
 
 
 @dataclass(frozen=True)
@@ -123,6 +142,10 @@ class Scenario:
     params: tuple[Param, ...]
     runner: Callable[..., Any]
     cross_check: Optional[Callable[[dict], None]] = None  # checks that span parameters
+    #: How much work a parameter set asks for, as (amount, what it counts): runs above
+    #: ``max_work`` are refused up front, so no accepted run takes minutes.
+    work: Optional[Callable[[dict], tuple[int, str]]] = None
+    max_work: int = 0
 
     def defaults(self) -> dict:
         """Every parameter at its default."""
@@ -140,6 +163,11 @@ class Scenario:
             out[k] = known[k].coerce(v)
         if self.cross_check is not None:
             self.cross_check(out)
+        if self.work is not None:
+            amount, what = self.work(out)
+            if amount > self.max_work:
+                raise ValueError(f"{what} = {format_bound(amount)} is more than one {self.name} run simulates; "
+                                 f"allowed: at most {format_bound(self.max_work)}")
         return out
 
     def run(self, seed: int = 0, **params: Any) -> Any:

@@ -36,7 +36,7 @@ from ..sim import Simulation
 from ..streams.lineage import Journey, Lineage
 from ..streams.log import Event
 from . import register_scenario
-from .base import Param, RunResult, Scenario
+from .base import EVENT_BUDGET, Param, RunResult, Scenario, stop_note
 
 __all__ = ["CartResult", "CartClient", "CartService", "SyncEvent", "SyncAck", "Checkout", "CheckoutAck",
            "cart_reducer", "run_cart", "CART", "CART_EVENTS"]
@@ -258,7 +258,7 @@ def run_cart(seed: int, p: dict, *,
     semantics into ``state[cart_id]``.  ``p`` must be validated parameters
     (``CART.validate({...})``).
     """
-    sim = Simulation(seed, trace=True)
+    sim = Simulation(seed, trace=True, max_events=EVENT_BUDGET)
     lineage = Lineage(sim)
     latency = Exponential(1.0 / p["latency_ms"]) if p["latency_ms"] > 0 else 0.0
     reorder_mean = max(3 * p["latency_ms"], 1.0)
@@ -286,9 +286,10 @@ def run_cart(seed: int, p: dict, *,
     # Run in steps until every device has finished (bounded: a lossy network still delivers eventually).
     horizon = 10 * max(p["think_ms"], 1.0) + p["events_per_cart"] * (p["think_ms"] + 1.0)
     deadline = max(60_000.0, 100 * horizon)
-    while sim.now < deadline and not all(c.checked_out or (c.abandon and c.done_at < math.inf and not c.unacked)
-                                         for c in clients):
-        sim.run(until=sim.now + max(horizon / 4, 50.0))
+    reason = "time"
+    while reason != "events" and sim.now < deadline and not all(
+            c.checked_out or (c.abandon and c.done_at < math.inf and not c.unacked) for c in clients):
+        reason = sim.run_bounded(min(deadline, sim.now + max(horizon / 4, 50.0)))
 
     # The device's cart is the exactly-once fold of its own events: the yardstick.
     device = exactly_once_state([e for c in clients for e in c.events], cart_reducer)
@@ -320,7 +321,9 @@ def run_cart(seed: int, p: dict, *,
     return CartResult(
         scenario="cart", seed=seed, params=params, metrics=metrics, trace_digest=sim.trace_digest(),
         at_checkout=dict(service.at_checkout), device_state=device, service_state=dict(handler.state),
-        wrong_carts=wrong_checkout, lineage=lineage, journey=_pick_journey(lineage), end_time=sim.now)
+        wrong_carts=wrong_checkout, lineage=lineage, journey=_pick_journey(lineage), end_time=sim.now,
+        stopped=stop_note(reason, deadline, f"{metrics['unfinished_devices']} devices")
+        if metrics["unfinished_devices"] else "")
 
 
 def _first_delivery_lags(lineage: Lineage, clients: list[CartClient]) -> list[float]:
@@ -348,4 +351,6 @@ CART = register_scenario(Scenario(
     summary="cart events written locally and synced through duplicates and reordering; merged at checkout",
     params=PARAMS,
     runner=run_cart,
+    work=lambda p: (p["carts"] * p["events_per_cart"], "carts × events_per_cart"),
+    max_work=10_000,
 ))

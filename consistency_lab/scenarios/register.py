@@ -23,7 +23,7 @@ from ..replication import PrimaryBackupReplica, QuorumReplica, RegisterClient
 from ..replication.quorum import READ_REPAIR_MODES
 from ..sim import Simulation, TraceEvent
 from . import register_scenario
-from .base import Param, RunResult, Scenario
+from .base import EVENT_BUDGET, Param, RunResult, Scenario, finite_end, stop_note
 
 __all__ = ["RegisterResult", "run_register", "REGISTER", "MODES"]
 
@@ -105,7 +105,7 @@ def _topology(n: int, clients: int) -> tuple[list[tuple[str, str]], list[tuple[s
 
 def run_register(seed: int, p: dict) -> RegisterResult:
     """Build the cluster, run the workload and the faults, and measure what happened."""
-    sim = Simulation(seed, trace=True)
+    sim = Simulation(seed, trace=True, max_events=EVENT_BUDGET)
     faults = parse_faults(p["faults"])
     options = NetworkOptions(latency=p["latency"], loss=p["loss"], duplicate=p["duplicate"],
                              reorder=p["reorder"])
@@ -152,20 +152,23 @@ def run_register(seed: int, p: dict) -> RegisterResult:
 
     history = History()
     counter = iter(range(1, 10**9))
-    pending = {"clients": len(client_specs)}
+    clients: list[RegisterClient] = []
+    # A client crashed with no restart never finishes: the workload is over without it.
+    down_for_good = {c.node for c in faults.crashes() if c.end == math.inf}
     finished = sim.env.event()
 
-    def client_done(_client: RegisterClient) -> None:
-        pending["clients"] -= 1
-        if pending["clients"] == 0:
+    def client_settled(_client: "RegisterClient | None" = None) -> None:
+        if not finished.triggered and all(c.done or (c.name in down_for_good and not c.alive) for c in clients):
             finished.succeed()
 
     think = Exponential(1.0 / p["think_ms"]) if p["think_ms"] > 0 else parse_latency(0)
     for cname, region in client_specs:
-        RegisterClient(cname, sim, net, region=region, route=route, history=history,
-                       next_value=lambda: next(counter), operations=p["operations"],
-                       read_ratio=p["read_ratio"], think=think, timeout_ms=p["timeout_ms"],
-                       on_done=client_done).start()
+        client = RegisterClient(cname, sim, net, region=region, route=route, history=history,
+                                next_value=lambda: next(counter), operations=p["operations"],
+                                read_ratio=p["read_ratio"], think=think, timeout_ms=p["timeout_ms"],
+                                on_done=client_settled)
+        clients.append(client)
+        client.start()
     local = parse_latency(p["local_latency"], "local_latency")
     for a in ("A", "B"):
         net.set_region_latency(a, a, local)
@@ -173,11 +176,19 @@ def run_register(seed: int, p: dict) -> RegisterResult:
     for node in replicas.values():
         node.start()
     net.apply(faults)
+    for crash in faults.crashes():
+        if crash.node in down_for_good and crash.node in local_of:
+            sim.schedule(crash.start, client_settled)  # queued after the crash itself
 
-    sim.env.run(until=finished)
+    bound = _workload_bound(p, faults)
+    reason = sim.run_bounded(bound, stop_when=finished)
+    unfinished = [c.name for c in clients if not c.done and c.name not in down_for_good]
+    stopped = stop_note(reason, bound, "clients " + ", ".join(unfinished)) if unfinished else ""
     last_heal = faults.last_heal()
-    stop = max(sim.now, last_heal if last_heal != math.inf else sim.now) + p["settle_ms"]
-    sim.run(until=stop)
+    if reason != "events":
+        stop = max(sim.now, finite_end(last_heal)) + p["settle_ms"]
+        if sim.run_bounded(stop) == "events":
+            stopped = stop_note("events", stop, "the settle period after the workload")
 
     states = {name: node.value() for name, node in replicas.items()}
     # Convergence is measured from quiescence: the last heal, or the last write, whichever is later.
@@ -189,7 +200,20 @@ def run_register(seed: int, p: dict) -> RegisterResult:
         scenario="register", seed=seed, params=dict(p), metrics=metrics,
         trace_digest=sim.trace_digest(), history=history, stale=stale,
         trace=sim.trace if p["trace"] else [], replica_states=states, change_log=change_log,
-        faults=faults, regions={**dict(replica_specs), **dict(client_specs)}, end_time=sim.now)
+        faults=faults, regions={**dict(replica_specs), **dict(client_specs)}, end_time=sim.now,
+        stopped=stopped)
+
+
+def _workload_bound(p: dict, faults: FaultSchedule) -> float:
+    """Virtual time by which every client has surely finished: a bound, not an estimate.
+
+    Each operation takes at most ``timeout_ms`` (redirects share one timeout); think
+    times are exponential, so ``3n`` means plus 50 means is exceeded with negligible
+    probability; a crashed client resumes at its restart, the latest finite fault end.
+    """
+    ops = p["operations"]
+    work = ops * p["timeout_ms"] + (3 * ops + 50) * p["think_ms"]
+    return finite_end(*(f.end for f in faults.faults)) + work + p["settle_ms"] + 1000.0
 
 
 def _lost_writes(history: History, replicas: dict, mode: str) -> int:
@@ -311,5 +335,7 @@ REGISTER = register_scenario(Scenario(
     params=PARAMS,
     runner=run_register,
     cross_check=_cross_check,
+    work=lambda p: (p["clients"] * p["operations"], "clients × operations"),
+    max_work=20_000,
 ))
 

@@ -62,7 +62,7 @@ from ..patterns.reservations import (Confirm, ConfirmReply, Hold, Reserve, Reser
                                      ReservationService)
 from ..sim import Simulation, TraceEvent
 from . import register_scenario
-from .base import Param, RunResult, Scenario
+from .base import EVENT_BUDGET, Param, RunResult, Scenario, stop_note
 
 __all__ = ["TicketsResult", "BuyerPlan", "BuyerRecord", "EventualReplica", "WebServer", "Sync",
            "run_tickets", "TICKETS", "INVENTORY_MODES", "OUTCOMES", "topology"]
@@ -442,7 +442,7 @@ def _append(series: list[tuple[float, int]], t: float, value: int) -> None:
 
 def run_tickets(seed: int, p: dict) -> TicketsResult:
     """Build the regions, run the sale and the faults, and measure what happened."""
-    sim = Simulation(seed, trace=True)
+    sim = Simulation(seed, trace=True, max_events=EVENT_BUDGET)
     faults = parse_faults(p["faults"])
     net = Network(sim, NetworkOptions(latency=p["latency"], loss=p["loss"], duplicate=p["duplicate"]))
     nodes = topology(p["inventory"], p["replicas"])
@@ -510,10 +510,12 @@ def run_tickets(seed: int, p: dict) -> TicketsResult:
     heal = last_heal if last_heal != math.inf else 0.0
     cap = (max(pl.arrival_ms + pl.payment_ms for pl in plans) + heal
            + 2 * (p["retries"] + 1) * p["timeout_ms"] + p["lease_ms"] + 60_000.0)
-    sim.env.run(until=sim.env.any_of([finished, sim.env.timeout(cap)]))
+    reason = sim.run_bounded(cap, stop_when=finished)
     decided_at = sim.now
+    stopped = stop_note(reason, cap, f"{left['undecided']} buyers undecided") if left["undecided"] else ""
     stop = max(sim.now, heal) + p["lease_ms"] + (2 * p["sync_interval_ms"] if eventual else 0.0) + p["settle_ms"]
-    sim.run(until=stop)
+    if reason != "events" and sim.run_bounded(stop) == "events":
+        stopped = stop_note("events", stop, "the settle period (leases expiring, replicas gossiping)")
     for rec in records.values():
         if rec.outcome == "pending":
             rec.outcome, rec.detail = "failed", "no decision"
@@ -532,7 +534,7 @@ def run_tickets(seed: int, p: dict) -> TicketsResult:
         scenario="tickets", seed=seed, params=dict(p), metrics=metrics, trace_digest=sim.trace_digest(),
         buyers=buyers, seats_believed=believed, seats_available=available, seats_truth=truth, sales=sales,
         breaker_transitions=transitions, trace=sim.trace if p["trace"] else [], faults=faults,
-        regions=dict(nodes), end_time=sim.now)
+        regions=dict(nodes), end_time=sim.now, stopped=stopped)
 
 
 def _metrics(p: dict, buyers: list[BuyerRecord], sales: list, inventory: dict[str, ReservationService],
@@ -588,4 +590,6 @@ TICKETS = register_scenario(Scenario(
     params=PARAMS,
     runner=run_tickets,
     cross_check=_cross_check,
+    work=lambda p: (p["buyers"], "buyers"),
+    max_work=20_000,
 ))

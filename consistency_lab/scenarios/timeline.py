@@ -41,7 +41,7 @@ from ..streams.lineage import Journey, Lineage
 from ..streams.log import Event, EventLog, Producer
 from ..streams.metrics import LagMonitor, LagSample, SeriesMonitor, stream_metrics
 from . import register_scenario
-from .base import Param, RunResult, Scenario
+from .base import EVENT_BUDGET, Param, RunResult, Scenario, stop_note
 
 __all__ = ["TimelineResult", "SocialGraph", "FeedService", "TimelineReconciler", "run_timeline", "TIMELINE"]
 
@@ -285,7 +285,7 @@ def run_timeline(seed: int, p: dict, *,
     if reconciler_factory is not None and job_factory is not None:
         raise ValueError("pass either reconciler_factory (a reconciler for the package's daemon) or "
                          "job_factory (a whole reconciliation job), not both")
-    sim = Simulation(seed, trace=True)
+    sim = Simulation(seed, trace=True, max_events=EVENT_BUDGET)
     lineage = Lineage(sim)
     log = EventLog(sim, lineage=lineage)
     log.create_topic("social", p["partitions"])
@@ -327,12 +327,16 @@ def run_timeline(seed: int, p: dict, *,
     for _ in range(p["consumer_crashes"]):
         sim.schedule(faults.uniform(0, duration), group.crash, faults.choice(names), RESTART_MS)
 
-    sim.run(until=duration)
+    reason = sim.run_bounded(duration)
     # Let the feed drain what is still in flight (bounded, in case a consumer never recovers).
     deadline = duration + max(10 * duration, 60_000.0)
-    while (producer.in_flight or not group.idle()) and sim.now < deadline:
-        sim.run(until=sim.now + 100.0)
-    sim.run(until=sim.now + settle_ms)
+    while reason != "events" and (producer.in_flight or not group.idle()) and sim.now < deadline:
+        reason = sim.run_bounded(sim.now + 100.0)
+    drained = not (producer.in_flight or not group.idle())
+    if reason != "events":
+        reason = sim.run_bounded(sim.now + settle_ms)
+    stopped = (stop_note("events", deadline, "the workload, the drain or the settle period") if reason == "events"
+               else "" if drained else stop_note("time", deadline, "events still waiting for the feed"))
     divergence.sample()  # one last sample at the very end
     divergence.stop()
     lag.stop()
@@ -347,7 +351,7 @@ def run_timeline(seed: int, p: dict, *,
         scenario="timeline", seed=seed, params=dict(p), metrics=metrics, trace_digest=sim.trace_digest(),
         divergence=list(divergence.series), lag=list(lag.samples), passes=list(measured.passes),
         repairs=list(measured.repairs), lineage=lineage, journey=_pick_journey(lineage),
-        workload_end_ms=duration, end_time=sim.now)
+        workload_end_ms=duration, end_time=sim.now, stopped=stopped)
 
 
 class _OutsideMeasure:
@@ -535,4 +539,6 @@ TIMELINE = register_scenario(Scenario(
     summary="follows and posts feed timelines through a lossy, lagging consumer; a daemon repairs the drift",
     params=PARAMS,
     runner=run_timeline,
+    work=lambda p: (p["posts"] + p["follows"], "posts + follows"),
+    max_work=10_000,
 ))
