@@ -141,8 +141,10 @@ class LiveFigure:
         self._overlays: dict[int, list] = {}  # id -> [artist, key function, key, pixels]
         self._background = None
         self._key: Any = None
-        #: How many frames needed a full redraw (the rest reused the background).
+        #: How many frames needed a full redraw, or a redraw of some axes (the rest reused the background).
         self.full_redraws = 0
+        self.partial_redraws = 0
+        self._boxes: dict = {}
         self.frames = 0
 
     @property
@@ -188,12 +190,13 @@ class LiveFigure:
     def draw(self, extra_key: Any = None) -> None:
         """Render the current state into the canvas buffer (background reused when nothing static changed)."""
         key = self.static_key(extra_key)
-        renderer = None
         if self._background is None or key != self._key:
-            self.canvas.draw()  # dynamic and overlay artists are animated, so left out of this pass
-            self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+            if not self._redraw_changed_axes(key):
+                self.canvas.draw()  # dynamic and overlay artists are animated, so left out of this pass
+                self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+                self._boxes = self._axes_boxes(range(len(self.fig.axes)))
+                self.full_redraws += 1
             self._key = key
-            self.full_redraws += 1
         renderer = self.canvas.get_renderer()
         for entry in self._overlays.values():
             artist, key_fn, old, pixels = entry
@@ -211,6 +214,47 @@ class LiveFigure:
             if entry[0].get_visible():
                 self.canvas.restore_region(entry[3])
         self.frames += 1
+
+    def _axes_boxes(self, which) -> dict:
+        """Where each axes draws (frame, ticks, labels, title; not its data), in pixels."""
+        renderer = self.canvas.get_renderer()
+        return {i: self.fig.axes[i].get_tightbbox(renderer, bbox_extra_artists=[]) for i in which}
+
+    def _redraw_changed_axes(self, key: tuple) -> bool:
+        """Redraw only the axes whose part of the key changed, if they do not overlap the others.
+
+        Blanks the union of each changed axes' old and new extent and draws that axes
+        alone into the cached background.  Returns False (do a full redraw) when the
+        figure itself changed or a blanked area would touch an unchanged axes.
+        """
+        import numpy as np
+        from matplotlib.transforms import Bbox
+
+        old = self._key
+        if self._background is None or old is None or old[:2] != key[:2] or len(old) != len(key):
+            return False
+        changed = [i for i, (a, b) in enumerate(zip(old[2:], key[2:])) if a != b]
+        if not changed or len(changed) == len(self.fig.axes):
+            return False
+        new_boxes = self._axes_boxes(changed)
+        regions = [Bbox.union([self._boxes[i], new_boxes[i]]).padded(2) for i in changed]
+        if any(r.overlaps(self._boxes[j]) for r in regions for j in self._boxes if j not in changed):
+            return False
+        self.canvas.restore_region(self._background)
+        pixels = np.asarray(self.canvas.buffer_rgba())
+        height, width = pixels.shape[:2]
+        face = (np.asarray(self.fig.get_facecolor()) * 255).round().astype(np.uint8)
+        for r in regions:  # display y grows upwards, buffer rows downwards
+            x0, x1 = max(0, int(np.floor(r.x0))), min(width, int(np.ceil(r.x1)))
+            y0, y1 = max(0, int(np.floor(height - r.y1))), min(height, int(np.ceil(height - r.y0)))
+            pixels[y0:y1, x0:x1] = face
+        renderer = self.canvas.get_renderer()
+        for i in changed:
+            self.fig.axes[i].draw(renderer)  # its dynamic artists are animated, so skipped here
+        self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+        self._boxes.update(new_boxes)
+        self.partial_redraws += 1
+        return True
 
     def png(self, extra_key: Any = None) -> bytes:
         """Draw and encode the figure as PNG at ``pixel_ratio`` x the display size."""
