@@ -22,7 +22,7 @@ Input/output encodings (the simulator and the history readers produce these):
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 from consistency_lab.history import Operation
 
@@ -85,6 +85,30 @@ def _cas_pure(input: Any, output: Any) -> bool:
     return input[0] == "read" or (input[0] == "cas" and output is False)
 
 
+def _register_prune(ops: list[Operation]) -> list[Operation]:
+    # A pending write (or cas) of v matters only if something can see v afterwards:
+    # a completed read returning v, or a cas (completed or pending) expecting v.
+    # A cas reported as not swapping sees "anything but e", so with one present
+    # nothing is dropped.
+    seen: set = set()
+    try:
+        for op in ops:
+            f = op.input[0]
+            if f == "read" and not op.pending:
+                seen.add(op.output)
+            elif f == "cas":
+                if op.output is False and not op.pending:
+                    return ops
+                seen.add(op.input[1][0])
+        return [op for op in ops if not op.pending or _new_value(op.input) in seen]
+    except TypeError:  # unhashable values: keep everything
+        return ops
+
+
+def _new_value(input: Any) -> Any:
+    return input[1][1] if input[0] == "cas" else input[1]
+
+
 def register_model(init: Hashable = None) -> Model:
     """A read/write register holding ``init`` at first."""
     return Model(
@@ -94,6 +118,7 @@ def register_model(init: Hashable = None) -> Model:
         name="register",
         describe_state=lambda s: f"the register holds {_shown(s)}",
         pure=lambda input, output: input[0] == "read",
+        prune=_register_prune,
     )
 
 
@@ -106,6 +131,7 @@ def cas_register_model(init: Hashable = None) -> Model:
         name="cas-register",
         describe_state=lambda s: f"the register holds {_shown(s)}",
         pure=_cas_pure,
+        prune=_register_prune,
     )
 
 
@@ -176,6 +202,42 @@ def _kv_tuple_step(state: KVState, input: Any, output: Any) -> tuple[bool, KVSta
     raise _bad_input("kv-tuple", input, _KV_OPS)
 
 
+def _kv_prune(ops: list[Operation]) -> list[Operation]:
+    # A pending put or append of v matters only if a later get can show it: every
+    # get until the next put returns a string containing v (the kv model).
+    shown: dict[Any, list[str]] = {}
+    for op in ops:
+        if op.input[0] == "get" and not op.pending:
+            out = "" if op.output is None else op.output
+            if not isinstance(out, str):
+                return ops
+            shown.setdefault(op.input[1], []).append(out)
+    text = {key: "\x00".join(outs) for key, outs in shown.items()}
+    return [
+        op for op in ops
+        if not op.pending or op.input[0] == "get" or not isinstance(op.input[2], str)
+        or op.input[2] in text.get(op.input[1], "\x01")
+    ]
+
+
+def _kv_tuple_prune(ops: list[Operation]) -> list[Operation]:
+    # A pending put or append of v matters only if a later get can show it: as the
+    # value itself or as an element of the tuple returned (the kv-tuple model).
+    shown: set = set()
+    try:
+        for op in ops:
+            if op.input[0] == "get" and not op.pending:
+                shown.add((op.input[1], op.output))
+                if isinstance(op.output, tuple):
+                    shown.update((op.input[1], v) for v in op.output)
+        return [
+            op for op in ops
+            if not op.pending or op.input[0] == "get" or (op.input[1], op.input[2]) in shown
+        ]
+    except TypeError:  # unhashable values: keep everything
+        return ops
+
+
 def _kv_partition(ops: Sequence[Operation]) -> list[list[Operation]]:
     parts: dict[Any, list[Operation]] = {}
     for op in ops:
@@ -203,10 +265,11 @@ def _kv_state_text(state: KVState) -> str:
     return "the store holds " + ", ".join(f"{k}={_shown(v)}" for k, v in items)
 
 
-def _kv_model(name: str, step: StepFn) -> Model:
+def _kv_model(name: str, step: StepFn, prune: Callable[[list[Operation]], list[Operation]]) -> Model:
     return Model(
         init=frozenset,
         step=step,
+        prune=prune,
         partition=_kv_partition,
         describe=_kv_describe,
         name=name,
@@ -218,12 +281,12 @@ def _kv_model(name: str, step: StepFn) -> Model:
 
 def kv_model() -> Model:
     """A string key-value store (MIT 6.5840 / Porcupine semantics), checked one key at a time."""
-    return _kv_model("kv", _kv_step)
+    return _kv_model("kv", _kv_step, _kv_prune)
 
 
 def tuple_kv_model() -> Model:
     """A key-value store whose append builds a tuple of values, checked one key at a time."""
-    return _kv_model("kv-tuple", _kv_tuple_step)
+    return _kv_model("kv-tuple", _kv_tuple_step, _kv_tuple_prune)
 
 
 # --- counter ----------------------------------------------------------------------

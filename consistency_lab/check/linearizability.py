@@ -45,9 +45,9 @@ from ._common import (
 from .model_type import Model
 from .result import CheckResult, Witness
 
-# How many search steps run between wall-clock checks; the first step checks too,
+# The search looks at the wall clock every 1024 steps; the first step checks too,
 # so even a tiny timeout is honoured.
-_CLOCK_EVERY = 1024
+_CLOCK_MASK = 1023
 
 # Sort ranks for events at the same time (see module docstring).
 _RETURN, _ZERO_CALL, _ZERO_RETURN, _CALL = 0, 1, 2, 3
@@ -55,6 +55,18 @@ _RETURN, _ZERO_CALL, _ZERO_RETURN, _CALL = 0, 1, 2, 3
 
 class _Timeout(Exception):
     pass
+
+
+class _Free:
+    """Marks a search node not reached through a pending operation (no restriction)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FREE"
+
+
+_FREE = _Free()
 
 
 def check_operations(
@@ -118,6 +130,8 @@ def _check_part(
     common = dict(model=model, n_ops=len(ops), ops=ops)
     # A pending read constrains nothing (it may be placed anywhere or nowhere).
     search_ops = [op for op in ops if not (op.pending and _is_pure(model, op))]
+    if model.prune is not None:
+        search_ops = _pruned(model, search_ops)
     try:
         found, order = _search(model, search_ops, deadline, memoise, greedy)
     except _Timeout:
@@ -171,26 +185,69 @@ def _search(
     inputs = [op.input for op in ops]
     outputs = [step_output(op) for op in ops]
     pure = [greedy and _is_pure(model, op) for op in ops]
+    # Pending operations with equal inputs are interchangeable, except that the one
+    # called earlier is a candidate for longer.  So a pending operation is tried only
+    # when every earlier twin is already placed: any order using it while an earlier
+    # twin is unplaced stays legal with the two swapped.
+    twin = [-1] * len(ops)
+    last_with: dict[object, int] = {}
+    for e, (i, is_call) in enumerate(events):
+        if is_call and ops[i].pending:
+            try:
+                twin[i] = last_with.get(inputs[i], -1)
+                last_with[inputs[i]] = i
+            except TypeError:  # an unhashable input has no twins
+                pass
+    # Two bitsets (Python ints): completed operations placed, pending ones placed.
+    done_bit = [0] * len(ops)
+    pend_bit = [0] * len(ops)
+    n_done = n_pend = 0
+    for i, op in enumerate(ops):
+        if op.pending:
+            pend_bit[i] = 1 << n_pend
+            n_pend += 1
+        else:
+            done_bit[i] = 1 << n_done
+            n_done += 1
+
+    # The cache maps (completed ops placed, state) to the sets of pending ops placed
+    # with it.  A node is skipped when a node already visited had the same completed
+    # ops and state and a subset of its pending ops: that node had at least the same
+    # futures (pending ops are optional and never hold anything back), so if it
+    # failed this one fails too.  With no pending ops this is exactly Lowe's and
+    # Porcupine's cache of (bitset, state).
+    seen: dict[tuple[int, object], list[int]] = {}
+
+    def visited(key: tuple, pend: int) -> bool:
+        """Record the node; True if it (or a node that dominates it) was seen before."""
+        masks = seen.get(key)
+        if masks is None:
+            seen[key] = [pend]
+            return False
+        missing = ~pend
+        for m in masks:
+            if not m & missing:
+                return True
+        masks.append(pend)
+        return False
 
     step = model.step
     state = model.init()
-    linearized = 0
-    # Frames: (call event, state before it, forced, bound).  A forced frame placed a
-    # pure operation greedily: it had no alternatives, so undoing it fails its parent
-    # too.  bound is -1 for a completed operation, else the return event that
-    # limits which pending calls are candidates at that node.
-    stack: list[tuple[int, object, bool, int]] = []
-    seen: set[tuple[int, object]] = set()
+    done = pend = 0
+    # Frames: (call event, state, done, pend before it, forced, bound).  A forced
+    # frame placed a pure operation greedily: it had no alternatives, so undoing it
+    # fails its parent too.  bound is -1 for a completed operation, else the return
+    # event that limits which pending calls are candidates at that node.
+    stack: list[tuple[int, object, int, int, bool, int]] = []
     best: list[int] = []
     steps = 0
     fresh = True  # at a node not yet scanned for pure operations
     entry, bound = nxt[main], -1
     while True:
         steps += 1
-        if deadline is not None and steps % _CLOCK_EVERY == 1:
+        if deadline is not None and steps & _CLOCK_MASK == 1:
             if time.monotonic() >= deadline:
                 raise _Timeout
-        dead = False
         if fresh:
             fresh = False
             if nxt[main] == -1:
@@ -199,45 +256,62 @@ def _search(
             # A pure operation (a read) that is a candidate and legal now can be
             # placed now without loss: moving it earlier in any valid completion
             # keeps that completion valid.  So it is the only branch worth taking.
-            e = nxt[main]
-            while greedy and ev_call[e]:
-                i = ev_op[e]
-                if pure[i]:
-                    legal, new_state = step(state, inputs[i], outputs[i])
-                    if legal:
-                        key = (linearized | (1 << i), new_state)
-                        if memoise and key in seen:
-                            dead = True
-                        else:
-                            if memoise:
-                                seen.add(key)
-                            stack.append((e, state, True, -1))
-                            state, linearized = new_state, key[0]
-                            _lift(nxt, prv, e, match[e])
-                            fresh = True
-                        break
-                e = nxt[e]
-            if fresh:
-                continue
+            dead = False
+            # After a pending operation, only an operation that depends on it may come
+            # next (see module docstring); pre is the state before that pending one.
+            top = stack[-1] if stack else None
+            pre = top[1] if top is not None and top[5] != -1 else _FREE
+            if greedy:
+                e = nxt[main]
+                while ev_call[e]:
+                    i = ev_op[e]
+                    if pure[i]:
+                        legal, new_state = step(state, inputs[i], outputs[i])
+                        if legal:
+                            new_done = done | done_bit[i]
+                            if memoise and visited((new_done, new_state, _FREE), pend):
+                                dead = True
+                            else:
+                                stack.append((e, state, done, pend, True, -1))
+                                state, done = new_state, new_done
+                                _lift(nxt, prv, e, match[e])
+                                fresh = True
+                            break
+                    e = nxt[e]
+                if fresh:
+                    continue
             entry, bound = nxt[main], -1
+        else:
+            dead = False
         if not dead:
-            if bound == -1 and not ev_call[entry]:
-                # First return among remaining completed ops: now try pending calls
-                # made before it.
-                entry, bound = nxt[side], entry
-                continue
-            if bound == -1 or (entry != -1 and entry < bound):
+            if bound == -1:
+                if not ev_call[entry]:
+                    # First return among remaining completed ops: now try pending
+                    # calls made before it.
+                    entry, bound = nxt[side], entry
+                    continue
+            elif entry == -1 or entry > bound:
+                dead = True
+            if not dead:
                 i = ev_op[entry]
-                if not pure[i]:  # pure ones were handled when the node was fresh
+                t = twin[i]
+                if bound != -1 and t != -1 and not pend & pend_bit[t]:
+                    entry = nxt[entry]  # an earlier identical pending op is still unplaced
+                    continue
+                if not pure[i]:  # a pure candidate here was found illegal when fresh
                     legal, new_state = step(state, inputs[i], outputs[i])
+                    if legal and pre is not _FREE and step(pre, inputs[i], outputs[i]) == (True, new_state):
+                        legal = False  # would do the same without the pending op just placed
                     if legal:
-                        new_linearized = linearized | (1 << i)
-                        key = (new_linearized, new_state)
-                        if not memoise or key not in seen:
-                            if memoise:
-                                seen.add(key)
-                            stack.append((entry, state, False, bound))
-                            state, linearized = new_state, new_linearized
+                        if bound == -1:
+                            new_done, new_pend = done | done_bit[i], pend
+                        else:
+                            new_done, new_pend = done, pend | pend_bit[i]
+                        # A pending operation makes a restricted node: its key says so.
+                        ctx = _FREE if bound == -1 else state
+                        if not memoise or not visited((new_done, new_state, ctx), new_pend):
+                            stack.append((entry, state, done, pend, False, bound))
+                            state, done, pend = new_state, new_done, new_pend
                             _lift(nxt, prv, entry, match[entry])
                             fresh = True
                             continue
@@ -250,11 +324,12 @@ def _search(
         while True:
             if not stack:
                 return False, [ev_op[e] for e in best]
-            entry, state, forced, bound = stack.pop()
-            linearized &= ~(1 << ev_op[entry])
+            entry, state, done, pend, forced, bound = stack.pop()
             _unlift(nxt, prv, entry, match[entry])
             if not forced:
                 break
+        top = stack[-1] if stack else None
+        pre = top[1] if top is not None and top[5] != -1 else _FREE
         entry = nxt[entry]
 
 
@@ -280,6 +355,17 @@ def _unlift(nxt: list[int], prv: list[int], entry: int, m: int) -> None:
     nxt[prv[entry]] = entry
     if nxt[entry] != -1:
         prv[nxt[entry]] = entry
+
+
+def _pruned(model: Model, ops: list[Operation]) -> list[Operation]:
+    """``model.prune(ops)``, checked to keep every completed operation in order."""
+    kept = list(model.prune(list(ops)))
+    if [id(op) for op in kept if not op.pending] != [id(op) for op in ops if not op.pending]:
+        raise ValueError(
+            f"model={model.name!r}: prune must keep every completed operation in order; "
+            "allowed: dropping pending operations only"
+        )
+    return kept
 
 
 def _is_pure(model: Model, op: Operation) -> bool:

@@ -49,6 +49,12 @@ class Model:
     ``pure(input, output)`` (optional) says an operation never changes the state
     when it is legal (a read, a failed compare-and-set); the checker then places
     it as soon as it is legal, which prunes the search a lot and is always safe.
+    ``prune(ops)`` (optional) returns ``ops`` without pending operations that cannot
+    change the verdict, such as a write whose value no completed read returned:
+    such an operation, placed anywhere, is overwritten before anything looks at it,
+    so leaving it out of a legal order keeps that order legal.  It must keep every
+    completed operation, in order.  It saves the search from trying placements of
+    operations that cannot matter, which is where indeterminate writes cost most.
     ``name``, ``describe_state`` and ``part_name`` only improve explanations.
     """
 
@@ -60,6 +66,7 @@ class Model:
     describe_state: Callable[[Hashable], str] | None = None
     part_name: Callable[[Sequence[Operation]], str] | None = None
     pure: Callable[[Any, Any], bool] | None = None
+    prune: Callable[[list[Operation]], "list[Operation]"] | None = None
 
     def text(self, op: Operation) -> str:
         """Short human text for ``op`` (uses ``describe`` when the model has one)."""
