@@ -1,31 +1,47 @@
-"""Linearizability checking: Wing & Gong's search with Lowe's memoisation, as in Porcupine.
+"""Linearizability checking: Wing & Gong's search with Lowe's cache, laid out as
+Porcupine's checker.go.
 
-The history becomes a list of call and return events sorted by time.  The search
-walks that list: a call event is a candidate to take effect next; it is tried
-against the model and, if legal and the pair (set of linearised operations, model
-state) has not been seen before, it is removed from the list (with its return) and
-the walk restarts.  Reaching the return event of an operation not yet linearised
-means nothing legal can come next: undo the last choice and try the following
-candidate.  The memo set is what makes this fast (Lowe, "Testing for
-linearizability", 2017): two prefixes with the same operations and the same
-resulting state have the same future, so only one needs exploring.
+The history becomes a doubly linked list of call and return entries sorted by time.
+The search walks that list: a call entry is a candidate to take effect next; it is
+tried against the model and, if legal and the node it leads to is not in the cache,
+it is lifted out of the list (with its return) and the walk restarts from the head.
+Reaching the return entry of an operation not yet linearised means nothing legal can
+come next: pop the last choice, unlift its entries, and try the following candidate.
+The set of linearised operations is a bitset (a Python int).  The cache holds
+(bitset, model state) pairs (Lowe, "Testing for linearizability", 2017): two
+prefixes with the same operations and the same resulting state have the same
+future, so only one needs exploring.  With ``model.partition`` each part (e.g. each
+key) is checked on its own, which is sound because linearizability is local
+(P-compositionality, Herlihy & Wing 1990).
 
 Tie-breaking at equal times (see :func:`~consistency_lab.check._common.precedes`):
 an operation returning at t precedes one called at t, so returns sort before
 calls; zero-length operations at t sort between, calls then returns, so they
 follow returns and precede calls at t but are concurrent with each other.
 
-Pending operations (return = inf) get no return event: they may be linearised any
+Pending operations (return = inf) get no return entry: they may be linearised any
 time after their call or never, and the search succeeds once every completed
-operation is linearised.  Their calls sit on a side list and are tried only after
-the completed candidates, since they stay candidates for the rest of the history.
-A pending operation the model calls pure (a read) is dropped: it constrains nothing.
+operation is linearised.  They are where the search space explodes, so they get
+five rules of their own, each of which keeps the search exact:
 
-One more pruning keeps Python fast enough: when a candidate is pure (see
+* their calls sit on a side list, tried only after the completed candidates;
+* a pending operation the model calls pure (a read) is dropped, and so is any the
+  model's ``prune`` says cannot matter (a write whose value nothing ever shows);
+* the bitset is two: completed and pending operations placed.  The cache maps
+  (completed bitset, state) to the pending sets seen with it, and a node is skipped
+  when an earlier one had a subset of its pending operations placed: having more
+  optional operations left never hurts, so if that one failed this one fails too;
+* of pending operations with equal inputs only the earliest unplaced one is tried
+  (the others are interchangeable with it, and available for less long);
+* right after a pending operation only an operation that depends on it may come:
+  one whose legality or resulting state would differ without it.  If the next
+  operation does not depend on it, the pending one could be left out of the order
+  altogether, so some shortest legal order never needs that branch.
+
+One more pruning pays on every model with reads: when a candidate is pure (see
 ``Model.pure``: a read, a failed CAS) and legal now, it is placed at once with no
-alternatives, because moving a read earlier never breaks a valid order.  On
-register histories this and the memo set together turn seconds into
-milliseconds (see benchmarks/bench_checker.py).
+alternatives, because moving a read earlier never breaks a valid order.
+benchmarks/bench_checker.py measures all of this against the previous version.
 """
 
 from __future__ import annotations
@@ -191,7 +207,7 @@ def _search(
     # twin is unplaced stays legal with the two swapped.
     twin = [-1] * len(ops)
     last_with: dict[object, int] = {}
-    for e, (i, is_call) in enumerate(events):
+    for i, is_call in events:
         if is_call and ops[i].pending:
             try:
                 twin[i] = last_with.get(inputs[i], -1)
