@@ -262,8 +262,8 @@ def test_png_encoding_is_lossless():
     rng = np.random.default_rng(0)
     rgba = rng.integers(0, 256, size=(7, 5, 4), dtype=np.uint8)
     img = Image.open(io.BytesIO(encode_png(rgba.tobytes(), (5, 7), 160.0)))
-    assert img.size == (5, 7) and img.mode == "RGB"
-    assert np.array_equal(np.asarray(img), rgba[:, :, :3])
+    assert img.size == (5, 7) and img.mode == "RGBA"
+    assert np.array_equal(np.asarray(img), rgba)
     assert round(img.info["dpi"][0]) == 160
 
 

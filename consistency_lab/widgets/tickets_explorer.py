@@ -21,8 +21,8 @@ class TicketsExplorer(Explorer):
 
     title = "The last seats: eventual inventory or a reservation service?"
     metric_labels = {
-        "sold": ("seats sold", "count"),
-        "oversold": ("seats oversold", "count"),
+        "sold": ("tickets sold", "count"),
+        "oversold": ("sold beyond the seats", "count"),
         "sold_out_rejections": ("buyers told “sold out”", "count"),
         "rejected_fast": ("buyers refused at once by the breaker", "count"),
         "breaker_trips": ("times a breaker opened", "count"),
