@@ -14,8 +14,7 @@ its own.  ``bare redraw`` draws the same figure again from scratch with nothing 
 redraw p50.  ``png`` is the encoding alone.  ``cpu`` is the process's CPU time for the
 same updates: on a machine shared with other work it shows what an update costs without
 waiting for a core.  Goal: update median under 60 ms and 95th percentile under 120 ms.
-Run with ``--profile NAME`` for a cProfile of one explorer's
-updates.
+Run with ``--profile NAME`` for a cProfile of one explorer's updates.
 """
 
 from __future__ import annotations
