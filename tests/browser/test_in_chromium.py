@@ -268,7 +268,9 @@ def _check_explorers(s: Session, path: str, stem: str) -> None:
             time.sleep(0.02)
         waited = time.monotonic() - started
         if img.get_attribute("src") == before:
-            problems.append(f"{path} {label}: changing {changed} left the image as it was for {waited:.1f} s")
+            text = view.text_content() or ""
+            said = text[text.find("Cannot run this"):][:200] if "Cannot run this" in text else "no error shown"
+            problems.append(f"{path} {label}: changing {changed} left the image as it was for {waited:.1f} s ({said})")
             continue
         s.redraw_ms.append((f"{path} {label}", waited * 1000))
         print(f"{path} {label}: changing {changed} redrew the image after {waited * 1000:.0f} ms")
