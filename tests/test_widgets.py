@@ -273,3 +273,24 @@ def test_axis_limits_are_rounded_and_sticky():
     assert sticky_limit(4000, 1500, 100) == 1500 and sticky_limit(4000, 4100, 100) == 5000
     with pytest.raises(ValueError, match="must be a positive finite number"):
         nice_limit(float("inf"))
+
+
+def test_an_explorer_with_only_render_still_draws_at_twice_the_density():
+    from consistency_lab.widgets.base import Explorer, slider
+
+    class Line(Explorer):
+        figsize = (4.0, 2.0)
+
+        def make_controls(self):
+            return {"k": slider(1, 1, 5, "slope")}
+
+        def run(self, params):
+            return params["k"]
+
+        def render(self, result, fig):
+            fig.add_subplot().plot([0, 1], [0, result])
+
+    e = Line()
+    e.controls["k"].value = 3
+    assert e.error is None and e.result == 3 and e.live is None
+    assert Image.open(io.BytesIO(e.image.value)).size == (640, 320) and e.image.width == "320"
