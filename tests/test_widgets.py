@@ -223,6 +223,9 @@ def test_pbs_quorum_sliders_end_at_n_in_any_order():
     assert (e.result.n, e.result.r) == (5, 4) and e.controls["w"].max == 5
     e.controls["n"].value = 2
     assert e.controls["r"].value == 2 and e.result.r == 2 and e.error is None
+    assert not e.controls["r"].disabled
+    e.controls["n"].value = 1
+    assert e.controls["r"].disabled and e.controls["w"].disabled and "N = 1" in e.hints["w"].value
 
 
 def test_tickets_outcome_legends_have_one_swatch_per_bar_colour():

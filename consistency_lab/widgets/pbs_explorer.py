@@ -55,6 +55,12 @@ class PBSExplorer(Explorer):
         for k in ("r", "w"):
             self.controls[k].max = n
 
+    def disabled_controls(self, params: dict) -> dict[str, str]:
+        """With one replica there is nothing to choose for R and W."""
+        if params["n"] == 1:
+            return {"r": "N = 1: one replica to wait for", "w": "N = 1: one replica to wait for"}
+        return {}
+
     def run(self, params: dict) -> PBSResult:
         """Simulate t-visibility on the quorum store at a few points in time."""
         n = params["n"]
