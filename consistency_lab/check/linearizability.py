@@ -73,6 +73,16 @@ class _Timeout(Exception):
     pass
 
 
+class _OutOfSteps(Exception):
+    def __init__(self, best: list[int]) -> None:
+        super().__init__("step budget used up")
+        self.best = best
+
+
+# Steps the exact search gets before the relaxed one is asked (see _check_part).
+_BUDGET = 20_000
+
+
 class _Free:
     """Marks a search node not reached through a pending operation (no restriction)."""
 
@@ -92,6 +102,7 @@ def check_operations(
     *,
     _memoise: bool = True,
     _greedy: bool = True,
+    _budget: int | None = None,
 ) -> CheckResult:
     """Is the history linearizable with respect to ``model``?
 
@@ -99,7 +110,8 @@ def check_operations(
     is checked on its own.  ``timeout`` (seconds of wall-clock, shared by all parts)
     turns an unfinished search into verdict "unknown", never a guess.
     ``_memoise`` and ``_greedy`` switch off the memo set and the greedy placement
-    of pure operations; they exist only for benchmarks and tests.
+    of pure operations, and ``_budget`` sets the steps before the relaxed search is
+    asked (see ``_check_part``); they exist only for benchmarks and tests.
     """
     validate_model(model)
     timeout = validate_timeout(timeout)
@@ -108,7 +120,7 @@ def check_operations(
     checked = checkable_ops(ops)
 
     if model.partition is None:
-        result = _check_part(model, checked, deadline, timeout, _memoise, _greedy)
+        result = _check_part(model, checked, deadline, timeout, _memoise, _greedy, _budget)
         result.elapsed_s = time.perf_counter() - started
         return result
 
@@ -116,7 +128,7 @@ def check_operations(
     results = []
     for i, part in enumerate(parts):
         part_started = time.perf_counter()
-        sub = _check_part(model, part, deadline, timeout, _memoise, _greedy)
+        sub = _check_part(model, part, deadline, timeout, _memoise, _greedy, _budget)
         sub.elapsed_s = time.perf_counter() - part_started
         sub.label = model.part_name(part) if model.part_name else f"part {i + 1}"
         results.append(sub)
@@ -142,14 +154,34 @@ def _check_part(
     timeout: float | None,
     memoise: bool,
     greedy: bool,
+    budget: int | None = None,
 ) -> CheckResult:
     common = dict(model=model, n_ops=len(ops), ops=ops)
     # A pending read constrains nothing (it may be placed anywhere or nowhere).
     search_ops = [op for op in ops if not (op.pending and _is_pure(model, op))]
     if model.prune is not None:
         search_ops = _pruned(model, search_ops)
+    has_pending = any(op.pending for op in search_ops)
     try:
-        found, order = _search(model, search_ops, deadline, memoise, greedy)
+        if has_pending and memoise:
+            # Most histories are decided in a few thousand steps.  If not, ask a
+            # relaxed question first: may each pending operation take effect again
+            # after every completed operation?  That search forgets which pending
+            # operations were used, so it stays small, and if even it finds no
+            # order, none exists.
+            try:
+                steps = _BUDGET if budget is None else budget
+                found, order = _search(model, search_ops, deadline, memoise, greedy, steps)
+            except _OutOfSteps as stop:
+                if not _search(model, search_ops, deadline, memoise, greedy, relaxed=True)[0]:
+                    # Illegal for certain; the witness is the longest legal prefix
+                    # the exact search found within its budget.
+                    return CheckResult(
+                        "illegal", witness=_witness(model, search_ops, stop.best), **common
+                    )
+                found, order = _search(model, search_ops, deadline, memoise, greedy)
+        else:
+            found, order = _search(model, search_ops, deadline, memoise, greedy)
     except _Timeout:
         return CheckResult(
             "unknown", reason=f"the search ran out of time (timeout={timeout:g} s)", **common
@@ -172,9 +204,22 @@ def _events(ops: list[Operation]) -> list[tuple[int, bool]]:
 
 
 def _search(
-    model: Model, ops: list[Operation], deadline: float | None, memoise: bool, greedy: bool = True
+    model: Model,
+    ops: list[Operation],
+    deadline: float | None,
+    memoise: bool,
+    greedy: bool = True,
+    max_steps: int | None = None,
+    relaxed: bool = False,
 ) -> tuple[bool, list[int]]:
-    """Run the search; returns (True, order) or (False, longest dead-end prefix)."""
+    """Run the search; returns (True, order) or (False, longest dead-end prefix).
+
+    ``max_steps`` raises :class:`_OutOfSteps` after that many steps.  ``relaxed``
+    lets a pending operation take effect again once a completed operation has been
+    placed since (it is never lifted; ``pend`` then holds only the pending operations
+    used since the last completed one).  Every exact order is a relaxed one, so the
+    relaxed search answers "ok" whenever the exact one does.
+    """
     events = _events(ops)
     n = len(events)
     main, side = n, n + 1  # sentinel heads of the two lists
@@ -261,9 +306,11 @@ def _search(
     entry, bound = nxt[main], -1
     while True:
         steps += 1
-        if deadline is not None and steps & _CLOCK_MASK == 1:
-            if time.monotonic() >= deadline:
+        if steps & _CLOCK_MASK == 1:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise _Timeout
+            if max_steps is not None and steps > max_steps:
+                raise _OutOfSteps([ev_op[e] for e in best])
         if fresh:
             fresh = False
             if nxt[main] == -1:
@@ -285,11 +332,12 @@ def _search(
                         legal, new_state = step(state, inputs[i], outputs[i])
                         if legal:
                             new_done = done | done_bit[i]
-                            if memoise and visited((new_done, new_state, _FREE), pend):
+                            new_pend = 0 if relaxed else pend
+                            if memoise and visited((new_done, new_state, _FREE), new_pend):
                                 dead = True
                             else:
                                 stack.append((e, state, done, pend, True, -1))
-                                state, done = new_state, new_done
+                                state, done, pend = new_state, new_done, new_pend
                                 _lift(nxt, prv, e, match[e])
                                 fresh = True
                             break
@@ -310,17 +358,20 @@ def _search(
                 dead = True
             if not dead:
                 i = ev_op[entry]
-                t = twin[i]
-                if bound != -1 and t != -1 and not pend & pend_bit[t]:
-                    entry = nxt[entry]  # an earlier identical pending op is still unplaced
-                    continue
+                if bound != -1:
+                    t = twin[i]
+                    if (t != -1 and not pend & pend_bit[t]) or (relaxed and pend & pend_bit[i]):
+                        # An earlier identical pending op is still unplaced, or (relaxed)
+                        # this one was used since the last completed operation.
+                        entry = nxt[entry]
+                        continue
                 if not pure[i]:  # a pure candidate here was found illegal when fresh
                     legal, new_state = step(state, inputs[i], outputs[i])
                     if legal and pre is not _FREE and step(pre, inputs[i], outputs[i]) == (True, new_state):
                         legal = False  # would do the same without the pending op just placed
                     if legal:
                         if bound == -1:
-                            new_done, new_pend = done | done_bit[i], pend
+                            new_done, new_pend = done | done_bit[i], 0 if relaxed else pend
                         else:
                             new_done, new_pend = done, pend | pend_bit[i]
                         # A pending operation makes a restricted node: its key says so.
@@ -328,7 +379,8 @@ def _search(
                         if not memoise or not visited((new_done, new_state, ctx), new_pend):
                             stack.append((entry, state, done, pend, False, bound))
                             state, done, pend = new_state, new_done, new_pend
-                            _lift(nxt, prv, entry, match[entry])
+                            if not (relaxed and bound != -1):
+                                _lift(nxt, prv, entry, match[entry])
                             fresh = True
                             continue
                 entry = nxt[entry]
@@ -341,7 +393,8 @@ def _search(
             if not stack:
                 return False, [ev_op[e] for e in best]
             entry, state, done, pend, forced, bound = stack.pop()
-            _unlift(nxt, prv, entry, match[entry])
+            if not (relaxed and bound != -1):
+                _unlift(nxt, prv, entry, match[entry])
             if not forced:
                 break
         top = stack[-1] if stack else None

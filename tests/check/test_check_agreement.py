@@ -158,6 +158,11 @@ def _agree(kind, ops):
     for memoise in (True, False):
         for greedy in (True, False):
             assert check_operations(model, ops, _memoise=memoise, _greedy=greedy).ok == expected
+    # With no step budget the relaxed search (pending ops reusable) decides "illegal".
+    relaxed_first = check_operations(model, ops, _budget=0)
+    assert relaxed_first.ok == expected
+    if relaxed_first.verdict == "illegal" and model.partition is None:
+        _assert_witness_consistent(model, ops, relaxed_first)
     if res.verdict == "illegal":
         if model.partition is None:
             _assert_witness_consistent(model, ops, res)
