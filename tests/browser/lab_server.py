@@ -70,6 +70,32 @@ def _kill(pid: int, started: int, sig: int) -> None:
             pass
 
 
+def stop_process_tree(process: subprocess.Popen) -> None:
+    """Stop ``process`` (started with ``start_new_session=True``), its process group and all its descendants.
+
+    SIGTERM first, so JupyterLab can shut its kernels down; after 15 s SIGKILL for whatever is left.
+    Descendants are matched by pid *and* start time, so a pid the system has since reused is left alone.
+    """
+    doomed = _descendants(process.pid) if process.poll() is None else []
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    for pid, started in doomed:  # kernels run in process groups of their own
+        _kill(pid, started, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
+    try:  # whatever is left of the group, including a server that ignored SIGTERM
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for pid, started in doomed:
+        _kill(pid, started, signal.SIGKILL)
+    process.wait(timeout=15)
+
+
 class LabServer:
     """``make lab`` with a random token on a free port; user settings, workspaces and runtime files in ``state_dir``."""
 
@@ -134,24 +160,7 @@ class LabServer:
 
     def stop(self) -> None:
         """Kill `make lab`, its process group and every process below it (kernels included)."""
-        doomed = _descendants(self.process.pid) if self.process.poll() is None else []
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        for pid, started in doomed:  # kernels run in process groups of their own
-            _kill(pid, started, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-        try:  # whatever is left of the group, including a server that ignored SIGTERM
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for pid, started in doomed:
-            _kill(pid, started, signal.SIGKILL)
-        self.process.wait(timeout=15)
+        stop_process_tree(self.process)
         self._log.close()
 
     def __enter__(self) -> "LabServer":

@@ -19,10 +19,20 @@ import time
 from pathlib import Path
 
 import pytest
+from optional_tools import require
 
 from .lab_server import ROOT, LabServer
 
 CHROMIUM = Path(os.environ.get("CONSISTENCY_LAB_CHROMIUM", "/usr/bin/chromium"))
+# Checked at import: a machine without them gets one skip line for the whole module.
+require(CHROMIUM.exists(), f"Chromium at {CHROMIUM} (or set CONSISTENCY_LAB_CHROMIUM)",
+        "apt install chromium (Debian/Ubuntu), dnf install chromium (Fedora), brew install --cask chromium (macOS)")
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    sync_playwright = None
+require(sync_playwright is not None, "Playwright for Python", '.venv/bin/pip install -e ".[test]"')
+
 # Chromium's own calls home are refused on CI machines; these flags keep it quiet and headless.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -119,16 +129,8 @@ class Session:
 
 
 @pytest.fixture(scope="module")
-def session(require, tmp_path_factory):
+def session(tmp_path_factory):
     """`make lab` on a free port plus headless Chromium; both stopped whatever happens."""
-    require(CHROMIUM.exists(), f"Chromium at {CHROMIUM} (or set CONSISTENCY_LAB_CHROMIUM)",
-            "apt install chromium (Debian/Ubuntu), dnf install chromium (Fedora), brew install --cask chromium (macOS)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    require(sync_playwright is not None, "Playwright for Python", '.venv/bin/pip install -e ".[test]"')
-
     state_dir = tmp_path_factory.mktemp("browser-lab")
     # The test's private JupyterLab settings: never autosave the course notebooks it runs.
     settings = state_dir / "config" / "lab" / "user-settings" / "@jupyterlab" / "docmanager-extension"
