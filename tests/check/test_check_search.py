@@ -6,10 +6,12 @@ ffbd633 ran out of those 5 s on each illegal one (benchmarks/bench_checker.py ha
 """
 
 import math
+import random
 
 import pytest
 
 from consistency_lab.check import (
+    UNKNOWN,
     Model,
     Operation,
     cas_register_model,
@@ -69,6 +71,63 @@ def test_unobserved_indeterminate_appends_are_decided():
     assert check_operations(kv_model(), ops, timeout=5).ok
     ops.append(op(1, ("get", "k", None), t + 2, t + 3, "zz"))
     assert check_operations(kv_model(), ops, timeout=5).verdict == "illegal"
+
+
+def etcd_history(seed, n_ops=300, info_p=0.1, threads=5, values=5):
+    """A Jepsen etcd-like history of a correct CAS register (compact copy for tests)."""
+    rng = random.Random(seed)
+    clock, process, planned = [0.0] * threads, list(range(threads)), []
+    for k in range(n_ops):
+        t = min(range(threads), key=clock.__getitem__)
+        call = clock[t] + rng.expovariate(1.0)
+        latency = rng.expovariate(0.2)
+        info = rng.random() < info_p
+        f = rng.choice(("read", "write", "cas"))
+        if f == "read":
+            arg = None
+        elif f == "write":
+            arg = rng.randrange(values)
+        else:
+            arg = (rng.randrange(values), rng.randrange(values))
+        if info:  # half of the indeterminate ones take effect, up to 3 latencies late
+            point = call + rng.uniform(0, 3 * latency) if rng.random() < 0.5 else None
+        else:
+            point = call + rng.uniform(0, latency)
+        planned.append((point, k, process[t], (f, arg), call, math.inf if info else call + latency))
+        clock[t] = call + latency
+        process[t] += threads if info else 0
+    state, outputs, failed = None, {}, set()
+    for _p, k, _c, (f, arg), _a, _b in sorted(p for p in planned if p[0] is not None):
+        if f == "read":
+            outputs[k] = state
+        elif f == "write":
+            state = arg
+        elif state == arg[0]:
+            state, outputs[k] = arg[1], True
+        else:
+            failed.add(k)
+    return [Operation(c, inp, a, outputs.get(k) if b < math.inf and k not in failed else None, b,
+                      "info" if b == math.inf else "fail" if k in failed else "ok")
+            for _p, k, c, inp, a, b in planned]
+
+
+@pytest.mark.parametrize("seed", [6, 10])
+def test_etcd_like_history_with_a_bad_read_is_proved_illegal(seed):
+    # On these seeds the exact search alone (no relaxed pass) ran out of 3 s.
+    m = cas_register_model()
+    h = etcd_history(seed)
+    assert check_operations(m, h, timeout=5).ok
+    reads = [i for i, o in enumerate(h) if o.input[0] == "read" and o.status == "ok"]
+    i = reads[int(len(reads) * 0.8)]
+    bad = list(h)
+    bad[i] = Operation(h[i].client_id, h[i].input, h[i].call, 9, h[i].return_time)
+    res = check_operations(m, bad, timeout=5)
+    assert res.verdict == "illegal"
+    state = m.init()
+    for o in res.witness.linearized:  # the witness prefix is a legal order
+        legal, state = m.step(state, o.input, o.output if o.status == "ok" else UNKNOWN)
+        assert legal
+    assert res.witness.unplaceable
 
 
 # --- Model.prune ------------------------------------------------------------------------
