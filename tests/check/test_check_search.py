@@ -111,9 +111,10 @@ def etcd_history(seed, n_ops=300, info_p=0.1, threads=5, values=5):
             for _p, k, c, inp, a, b in planned]
 
 
-@pytest.mark.parametrize("seed", [6, 10])
+@pytest.mark.parametrize("seed", [0, 10, 19])
 def test_etcd_like_history_with_a_bad_read_is_proved_illegal(seed):
-    # On these seeds the exact search alone (no relaxed pass) ran out of 3 s.
+    # On these seeds the exact search alone (no relaxed pass) ran out of 8 s; with
+    # the relaxed pass each takes about 0.2 s.
     m = cas_register_model()
     h = etcd_history(seed)
     assert check_operations(m, h, timeout=5).ok
