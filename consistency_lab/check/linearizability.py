@@ -173,11 +173,17 @@ def _check_part(
                 steps = _BUDGET if budget is None else budget
                 found, order = _search(model, search_ops, deadline, memoise, greedy, steps)
             except _OutOfSteps as stop:
-                if not _search(model, search_ops, deadline, memoise, greedy, relaxed=True)[0]:
-                    # Illegal for certain; the witness is the longest legal prefix
-                    # the exact search found within its budget.
+                found, relaxed_best = _search(
+                    model, search_ops, deadline, memoise, greedy, relaxed=True
+                )
+                if not found:
+                    # Illegal for certain.  The witness is the longest prefix either
+                    # search reached, if it uses no pending operation twice.
+                    prefix = stop.best
+                    if len(relaxed_best) > len(prefix) and len(set(relaxed_best)) == len(relaxed_best):
+                        prefix = relaxed_best
                     return CheckResult(
-                        "illegal", witness=_witness(model, search_ops, stop.best), **common
+                        "illegal", witness=_witness(model, search_ops, prefix), **common
                     )
                 found, order = _search(model, search_ops, deadline, memoise, greedy)
         else:
@@ -310,7 +316,8 @@ def _search(
             if deadline is not None and time.monotonic() >= deadline:
                 raise _Timeout
             if max_steps is not None and steps > max_steps:
-                raise _OutOfSteps([ev_op[e] for e in best])
+                deepest = best if len(best) >= len(stack) else [f[0] for f in stack]
+                raise _OutOfSteps([ev_op[e] for e in deepest])
         if fresh:
             fresh = False
             if nxt[main] == -1:

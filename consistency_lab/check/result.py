@@ -20,7 +20,9 @@ _ORDER_WORD = {"linearizable": "real time", "sequential": "each client's program
 class Witness:
     """Evidence of a violation.
 
-    ``linearized``: the longest prefix the search could order legally, in that order.
+    ``linearized``: the longest prefix the search could order legally, in that order
+    (when a relaxed search proved the violation, the longest the exact search found
+    within its step budget).
     ``unplaceable``: the operation(s) none of which can legally come next after it;
     the first is the one whose return forces the dead end.
     ``state``: the model state after ``linearized``.
