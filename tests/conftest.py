@@ -1,6 +1,7 @@
 """Shared test settings: headless matplotlib, bounded hypothesis runs, and ``require`` for optional tools."""
 
 import os
+from typing import Callable
 
 import matplotlib
 import pytest
@@ -20,6 +21,6 @@ settings.load_profile("course")
 
 
 @pytest.fixture(name="require", scope="session")
-def require_fixture():
+def require_fixture() -> Callable[[bool, str, str], None]:
     """``require`` as a fixture: several conftest.py files exist, so importing one by name is unreliable."""
     return require

@@ -17,6 +17,7 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import pytest
 from optional_tools import require
@@ -107,16 +108,17 @@ class Session:
         self.server, self.page = server, page
         self.redraw_ms: list[tuple[str, float]] = []
 
-    def shot(self, name: str, locator=None) -> Path:
+    def shot(self, name: str, locator: Any = None) -> Path:
         """Save a screenshot of the page (or of one element) under .browser-screenshots/."""
         path = SHOTS / f"{name}.png"
         (locator or self.page).screenshot(path=str(path))
         return path
 
     def state(self) -> dict:
+        """The current notebook's path, readiness, dirty flag, kernel status and cells still queued."""
         return self.page.evaluate(NOTEBOOK_STATE_JS) or {}
 
-    def wait_for(self, predicate, timeout: float, what: str) -> dict:
+    def wait_for(self, predicate: Callable[[dict], bool], timeout: float, what: str) -> dict:
         """Poll the current notebook's state until ``predicate(state)``; fail naming ``what``."""
         deadline = time.monotonic() + timeout
         state: dict = {}
@@ -129,7 +131,7 @@ class Session:
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory):
+def session(tmp_path_factory) -> Iterator[Session]:
     """`make lab` on a free port plus headless Chromium; both stopped whatever happens."""
     state_dir = tmp_path_factory.mktemp("browser-lab")
     # The test's private JupyterLab settings: never autosave the course notebooks it runs.
