@@ -22,7 +22,7 @@ follow returns and precede calls at t but are concurrent with each other.
 Pending operations (return = inf) get no return entry: they may be linearised any
 time after their call or never, and the search succeeds once every completed
 operation is linearised.  They are where the search space explodes, so they get
-five rules of their own, each of which keeps the search exact:
+rules of their own, each of which keeps the search exact:
 
 * their calls sit on a side list, tried only after the completed candidates;
 * a pending operation the model calls pure (a read) is dropped, and so is any the
@@ -37,6 +37,12 @@ five rules of their own, each of which keeps the search exact:
   one whose legality or resulting state would differ without it.  If the next
   operation does not depend on it, the pending one could be left out of the order
   altogether, so some shortest legal order never needs that branch.
+
+When the exact search needs more than 20,000 steps on a history with pending
+operations, a relaxed search runs first, in which a pending operation may take
+effect any number of times.  It forgets which pending operations were used, so it
+stays small; every legal order is also a relaxed one, so if it finds none the
+history is illegal.  Otherwise the exact search runs to the end.
 
 One more pruning pays on every model with reads: when a candidate is pure (see
 ``Model.pure``: a read, a failed CAS) and legal now, it is placed at once with no
@@ -165,8 +171,8 @@ def _check_part(
     try:
         if has_pending and memoise:
             # Most histories are decided in a few thousand steps.  If not, ask a
-            # relaxed question first: may each pending operation take effect again
-            # after every completed operation?  That search forgets which pending
+            # relaxed question first: what if each pending operation could take
+            # effect any number of times?  That search forgets which pending
             # operations were used, so it stays small, and if even it finds no
             # order, none exists.
             try:
@@ -221,10 +227,11 @@ def _search(
     """Run the search; returns (True, order) or (False, longest dead-end prefix).
 
     ``max_steps`` raises :class:`_OutOfSteps` after that many steps.  ``relaxed``
-    lets a pending operation take effect again once a completed operation has been
-    placed since (it is never lifted; ``pend`` then holds only the pending operations
-    used since the last completed one).  Every exact order is a relaxed one, so the
-    relaxed search answers "ok" whenever the exact one does.
+    lets a pending operation take effect any number of times (it is never lifted),
+    with at most as many pending operations in a row as there are pending
+    operations, which keeps the search finite; ``pend`` then counts that run, in
+    unary, so a shorter run dominates a longer one in the cache.  Every exact order
+    is a relaxed one, so the relaxed search answers "ok" whenever the exact one does.
     """
     events = _events(ops)
     n = len(events)
@@ -298,6 +305,7 @@ def _search(
         masks.append(pend)
         return False
 
+    chain_cap = n_pend
     step = model.step
     state = model.init()
     done = pend = 0
@@ -367,9 +375,10 @@ def _search(
                 i = ev_op[entry]
                 if bound != -1:
                     t = twin[i]
-                    if (t != -1 and not pend & pend_bit[t]) or (relaxed and pend & pend_bit[i]):
-                        # An earlier identical pending op is still unplaced, or (relaxed)
-                        # this one was used since the last completed operation.
+                    if (t != -1 and (relaxed or not pend & pend_bit[t])) or (relaxed and pend >> chain_cap):
+                        # An earlier identical pending op is still unplaced (relaxed: it
+                        # always is), or (relaxed) the chain of pending ops since the
+                        # last completed one is as long as there are pending ops.
                         entry = nxt[entry]
                         continue
                 if not pure[i]:  # a pure candidate here was found illegal when fresh
@@ -379,6 +388,8 @@ def _search(
                     if legal:
                         if bound == -1:
                             new_done, new_pend = done | done_bit[i], 0 if relaxed else pend
+                        elif relaxed:
+                            new_done, new_pend = done, pend << 1 | 1  # one more in the chain
                         else:
                             new_done, new_pend = done, pend | pend_bit[i]
                         # A pending operation makes a restricted node: its key says so.
