@@ -229,6 +229,9 @@ def _check_outputs(s: Session, path: str) -> None:
                 problems.append(f"{where}: {out['ename']}: {out['evalue'][:200]}")
             elif "Traceback (most recent call last)" in out["text"]:
                 problems.append(f"{where}: a traceback in its output")
+        if "Traceback (most recent call last)" in cell["rendered"] and not any(
+                o["type"] == "error" or "Traceback (most recent call last)" in o["text"] for o in cell["outputs"]):
+            problems.append(f"{where}: a traceback inside a widget's output")
         if "Error displaying widget" in cell["rendered"]:
             problems.append(f"{where}: Error displaying widget")
         match = WIDGET_AS_TEXT.search(cell["rendered"])
