@@ -111,7 +111,16 @@ class Session:
     def shot(self, name: str, locator: Any = None) -> Path:
         """Save a screenshot of the page (or of one element) under .browser-screenshots/."""
         path = SHOTS / f"{name}.png"
-        (locator or self.page).screenshot(path=str(path))
+        if locator is None:
+            self.page.screenshot(path=str(path))
+            return path
+        # An explorer is taller than 800 px: a taller window (same width, so the same layout) shows all of it.
+        self.page.set_viewport_size({"width": VIEWPORT["width"], "height": 1600})
+        try:
+            locator.scroll_into_view_if_needed()
+            locator.screenshot(path=str(path))
+        finally:
+            self.page.set_viewport_size(VIEWPORT)
         return path
 
     def state(self) -> dict:
