@@ -100,6 +100,8 @@ class Simulation:
         self.trace: list[TraceEvent] = []
         self._next_id = 0
         self.events_processed = 0  # by run_bounded: what the event budgets count
+        self.events_scheduled = 0
+        self._schedule_limit = math.inf if max_events is None else max_events
 
     # -- time -------------------------------------------------------------
     @property
@@ -111,6 +113,13 @@ class Simulation:
         """Call ``fn(*args)`` after ``delay`` virtual ms; returns a cancellable Timer."""
         if not delay >= 0:  # also rejects NaN
             raise ValueError(f"delay={delay!r} must be a non-negative number of ms")
+        self.events_scheduled += 1
+        if self.events_scheduled > self._schedule_limit:
+            # One handler can queue thousands of messages (a resend storm over a slow
+            # link), so the budget also counts what is queued, not only what has run.
+            raise EventBudgetExceeded(
+                f"the run queued more than max_events={self.max_events} events "
+                f"(at {self.env.now:.0f} ms of virtual time); make the workload smaller")
         timer = Timer(self.env.now + delay, fn, args)
         self.env.schedule(timer, NORMAL, delay)  # type: ignore[arg-type]
         return timer
@@ -176,6 +185,8 @@ class Simulation:
                     return "events"
                 step()
                 done += 1
+        except EventBudgetExceeded:
+            return "events"  # a handler queued past the budget (see schedule)
         finally:
             self.events_processed += done
 

@@ -19,7 +19,7 @@ __all__ = ["Param", "Scenario", "RunResult", "EVENT_BUDGET", "finite_end", "stop
 #: The most simulation events one scenario run may process (a few seconds of work on a
 #: laptop).  Together with each scenario's virtual-time bound and work limit, it
 #: makes every parameter set end: a run that hits it stops and says so in ``stopped``.
-EVENT_BUDGET = 1_000_000
+EVENT_BUDGET = 300_000
 
 
 def finite_end(*times: float) -> float:

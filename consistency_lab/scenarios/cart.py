@@ -294,8 +294,9 @@ def run_cart(seed: int, p: dict, *,
     # The device's cart is the exactly-once fold of its own events: the yardstick.
     device = exactly_once_state([e for c in clients for e in c.events], cart_reducer)
     checkouts = [c for c in clients if not c.abandon]
-    wrong_checkout = sorted(c.cart for c in checkouts if service.at_checkout.get(c.cart, None) != device[c.cart])
-    wrong_final = sorted(c.cart for c in clients if handler.state.get(c.cart) != device[c.cart])
+    # .get: a run stopped by its event budget can leave devices that never made a change.
+    wrong_checkout = sorted(c.cart for c in checkouts if service.at_checkout.get(c.cart) != device.get(c.cart))
+    wrong_final = sorted(c.cart for c in clients if handler.state.get(c.cart) != device.get(c.cart))
     sync_lag = _first_delivery_lags(lineage, clients)
     metrics: dict[str, Any] = {
         "carts": len(clients),

@@ -336,6 +336,6 @@ REGISTER = register_scenario(Scenario(
     runner=run_register,
     cross_check=_cross_check,
     work=lambda p: (p["clients"] * p["operations"], "clients × operations"),
-    max_work=20_000,
+    max_work=10_000,
 ))
 
