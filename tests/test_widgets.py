@@ -272,7 +272,9 @@ def test_png_encoding_is_lossless():
 
 def test_axis_limits_are_rounded_and_sticky():
     assert [nice_limit(v) for v in (0.7, 1.2, 2.9, 3400, 151)] == [1, 1.5, 3, 4000, 200]
-    assert sticky_limit(4000, 2500, 100) == 4000  # fits and fills more than half: keep
+    assert sticky_limit(4000, 3000, 100) == 4000  # fits and fills more than 70%: keep
+    # Half empty is not kept (a student saw the data end mid-axis after a mode change).
+    assert sticky_limit(8000, 4000, 100) == 4000
     assert sticky_limit(4000, 1500, 100) == 1500 and sticky_limit(4000, 4100, 100) == 5000
     with pytest.raises(ValueError, match="must be a positive finite number"):
         nice_limit(float("inf"))

@@ -58,7 +58,7 @@ def lean_axes(ax: "Axes", title: str = "", nbins: int = 5, x: bool = True, y: bo
     ax.set_title(title, y=1.0)  # an explicit y turns off automatic title placement
 
 
-def sticky_limit(current: "float | None", needed: float, minimum: float = 1.0, slack: float = 0.5) -> float:
+def sticky_limit(current: "float | None", needed: float, minimum: float = 1.0, slack: float = 0.7) -> float:
     """An axis end for ``needed``: keep ``current`` while the data fits and fills more than ``slack`` of it.
 
     Successive runs (a new seed) then mostly share their axes, so the cached
