@@ -69,8 +69,18 @@ class CheckResult:
             return self.model.text(op)
         return describe_op(op.input, None if op.status == "info" else op.output)
 
-    def explain(self) -> str:
-        """A short plain-English paragraph saying what was found."""
+    def explain(self, width: int = 88) -> str:
+        """A short plain-English paragraph saying what was found, wrapped at ``width`` characters.
+
+        Wrapped here at word boundaries because notebook output areas break long
+        lines anywhere, even mid-word.
+        """
+        import textwrap
+
+        return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
+                         if line.strip() else line for line in self._paragraph().split("\n"))
+
+    def _paragraph(self) -> str:
         prop = "sequentially consistent" if self.kind == "sequential" else "linearizable"
         order = _ORDER_WORD.get(self.kind, "real time")
         what = f"{self.label}: " if self.label else ""

@@ -262,6 +262,16 @@ def test_explain_mentions_the_stuck_operation():
     assert "Linearizable" in check_operations(REG, h[:1]).explain()
 
 
+def test_explain_is_wrapped_at_word_boundaries():
+    # Notebook output areas break long lines anywhere, even mid-word; explain() wraps itself.
+    h = [w(0, 1, 0, 2), r(1, None, 3, 4)]
+    res = check_operations(REG, h)
+    text = res.explain()
+    assert "\n" in text and all(len(line) <= 88 for line in text.split("\n"))
+    assert " ".join(text.split()) == " ".join(res.explain(width=10_000).split())  # no word was split
+    assert all(len(line) <= 40 for line in res.explain(width=40).split("\n") if " " in line)
+
+
 def test_history_object_accepted_and_elapsed_recorded():
     res = check_operations(REG, History([w(0, 1, 0, 1)]))
     assert res.ok and res.elapsed_s >= 0 and res.n_ops == 1
