@@ -3,8 +3,8 @@
 import pytest
 
 from consistency_lab import simulate
-from consistency_lab.check.pbs import (LATENCY_MODELS, exponential_legs, k_staleness, p_stale,
-                                       t_visibility, t_visibility_curve)
+from consistency_lab.pbs import (LATENCY_MODELS, exponential_legs, k_staleness, p_stale,
+                                 t_visibility, t_visibility_curve)
 
 
 def test_closed_form_values():

@@ -104,7 +104,7 @@ def test_read_repair_setting_is_validated_with_the_choices_named():
 
 
 def test_replica_accepts_the_old_booleans_as_synonyms():
-    # Library callers that predate the choice (the PBS trials) pass False/True.
+    # Library callers that predate the choice may still pass False/True.
     sim = Simulation(0)
     net = Network(sim, NetworkOptions())
     off = QuorumReplica("r0", sim, net, region=None, replicas=["r0"], n=1, r=1, w=1, read_repair=False)

@@ -7,7 +7,7 @@ import pytest
 
 from consistency_lab import simulate
 from consistency_lab.check import check_operations, register_model
-from consistency_lab.check.pbs import t_visibility_curve
+from consistency_lab.pbs import t_visibility_curve
 from consistency_lab.plots import plot_history
 from consistency_lab.plots.handler_plots import plot_memory, plot_wrong_per_seed
 from consistency_lab.plots.lineage_plot import plot_lineage
@@ -52,7 +52,7 @@ def test_figure_has_title_labels_with_units_and_legend(name):
 
 
 def test_the_core_does_not_import_matplotlib_or_ipywidgets():
-    code = ("import sys, consistency_lab, consistency_lab.check, consistency_lab.check.pbs, consistency_lab.scenarios;"
+    code = ("import sys, consistency_lab, consistency_lab.check, consistency_lab.pbs, consistency_lab.scenarios;"
             "consistency_lab.simulate('register', seed=1); consistency_lab.simulate('tickets', seed=1);"
             "print(sorted(m for m in ('matplotlib', 'ipywidgets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

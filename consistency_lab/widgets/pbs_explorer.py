@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..check.pbs import LATENCY_MODELS, p_stale, t_visibility_curve
+from ..pbs import LATENCY_MODELS, p_stale, t_visibility_curve
 from .base import Explorer, dropdown, slider
 
 __all__ = ["PBSExplorer", "PBSResult", "T_GRID_MS"]

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from math import comb
 from typing import Callable, Optional
 
-from ..latency import Constant, Exponential, Latency, Mixture, Pareto, Shifted
-from ..network import Network, NetworkOptions
-from ..node import Node
-from ..replication.quorum import Get, GetReply, Put, PutAck, QuorumCoordinator, QuorumReplica
-from ..sim import Simulation, check_seed
+from .latency import Constant, Exponential, Latency, Mixture, Pareto, Shifted
+from .network import Network, NetworkOptions
+from .node import Node
+from .replication.quorum import Get, GetReply, Put, PutAck, QuorumCoordinator, QuorumReplica
+from .sim import Simulation, check_seed
 
 __all__ = ["LatencyModel", "LATENCY_MODELS", "exponential_legs", "p_stale", "k_staleness",
            "t_visibility", "t_visibility_curve"]
@@ -146,16 +146,16 @@ def t_visibility_curve(model: "str | LatencyModel", n: int, r: int, w: int, ts: 
     net = Network(sim, NetworkOptions(latency=Constant(0.0)), leg_latency=leg_latency)
     for name in replicas:
         QuorumReplica(name, sim, net, region=None, replicas=replicas, n=n, r=r, w=w,
-                      timeout_ms=None, read_repair=False, hinted_handoff=False, anti_entropy_ms=0)
+                      timeout_ms=None, read_repair="off", hinted_handoff=False, anti_entropy_ms=0)
     readers = []
     for i in range(len(ts)):
         p = _Prober(f"reader{i}", sim, net)
         p.setup_coordinator(replicas, n, r, w, conflicts="lww", fanout="all", timeout_ms=None,
-                            read_repair=False, hinted_handoff=False, handoff_interval_ms=1.0)
+                            read_repair="off", hinted_handoff=False, handoff_interval_ms=1.0)
         readers.append(p)
     writer = _Prober("writer", sim, net)
     writer.setup_coordinator(replicas, n, r, w, conflicts="lww", fanout="all", timeout_ms=None,
-                             read_repair=False, hinted_handoff=False, handoff_interval_ms=1.0)
+                             read_repair="off", hinted_handoff=False, handoff_interval_ms=1.0)
     fresh = [0] * len(ts)
 
     def start_trial(i: int) -> None:
