@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
+from .validation import choice, count
+
 __all__ = ["SqliteRaceResult", "run_sqlite_race", "STRATEGIES"]
 
 #: The strategies :func:`run_sqlite_race` accepts; only the first one oversells.
@@ -69,12 +71,6 @@ class SqliteRaceResult:
     def to_json(self) -> dict:
         """A JSON-ready dict of every field."""
         return dict(self.__dict__)
-
-
-def _check_count(name: str, value: int, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name}={value!r} must be an integer between {low} and {high}")
-    return value
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -160,13 +156,13 @@ def run_sqlite_race(strategy: str, seats: int = 5, buyers: int = 20, threads: in
     ``db_path``: the database file to (re)create; by default a temporary file that
     is deleted afterwards.
     """
-    if strategy not in _BUY:
-        raise ValueError(f"strategy={strategy!r} must be one of {', '.join(STRATEGIES)}")
-    _check_count("seats", seats, 1, 10_000)
-    _check_count("buyers", buyers, 1, 10_000)
-    _check_count("threads", threads, 1, 64)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a non-negative integer")
+    choice("strategy", strategy, STRATEGIES)
+    count("seats", seats, 1, 10_000)
+    count("buyers", buyers, 1, 10_000)
+    count("threads", threads, 1, 64)
+    count("seed", seed, low=0)
+    if db_path is not None and not isinstance(db_path, (str, os.PathLike)):
+        raise ValueError(f"db_path={db_path!r} must be None (a temporary file) or a file path")
     if db_path is None:
         with tempfile.TemporaryDirectory(prefix="sqlite_race_") as tmp:
             return _race(strategy, seats, buyers, threads, seed, str(Path(tmp) / "tickets.db"))

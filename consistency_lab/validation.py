@@ -14,10 +14,12 @@ Python, but ``loss=True`` is a mistake, not a probability).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 __all__ = ["count", "probability", "number", "positive", "non_negative", "choice", "text",
-           "boolean", "format_bound"]
+           "boolean", "optional", "argparse_type", "format_bound"]
+
+T = TypeVar("T")
 
 
 def format_bound(x: float) -> str:
@@ -104,3 +106,52 @@ def boolean(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name}={value!r} must be True or False")
     return value
+
+
+def optional(check: Callable[..., T], name: str, value: Any, *args: Any, none_means: str = "",
+             **kwargs: Any) -> Optional[T]:
+    """None, or a value ``check(name, value, *args, **kwargs)`` accepts; the error mentions both.
+
+    ``none_means`` says what None stands for, e.g. ``optional(positive, "retention_ms", v, "ms",
+    none_means="keep everything")`` -> ``retention_ms=-5 must be None (keep everything) or a
+    finite number > 0 ms``.
+    """
+    if value is None:
+        return None
+    try:
+        return check(name, value, *args, **kwargs)
+    except ValueError as exc:
+        prefix = f"{name}={value!r} must be "
+        message = str(exc)
+        rest = message[len(prefix):] if message.startswith(prefix) else message
+        why = f" ({none_means})" if none_means else ""
+        raise ValueError(f"{prefix}None{why} or {rest}") from None
+
+
+def argparse_type(check: Callable[..., T], name: str, convert: Callable[[str], Any], *args: Any,
+                  **kwargs: Any) -> Callable[[str], T]:
+    """An argparse ``type=`` function: convert the text, then ``check(name, value, *args, **kwargs)``.
+
+    Text that does not convert is handed to ``check`` as it is, so the check's own
+    message says what is wrong.  Errors become ``argparse.ArgumentTypeError`` and show
+    the value as it was typed (``jobs=2.5 must be an integer >= 1``, not ``'2.5'``);
+    argparse prefixes the flag (``argument --jobs: ...``) and exits with code 2.
+    """
+    def parse(text: str) -> T:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = text
+        try:
+            return check(name, value, *args, **kwargs)
+        except ValueError as exc:
+            import argparse  # only on the error path: the core never needs argparse
+
+            message = str(exc)
+            prefix = f"{name}={value!r}"
+            if message.startswith(prefix):
+                message = f"{name}={text}{message[len(prefix):]}"
+            raise argparse.ArgumentTypeError(message) from None
+
+    parse.__name__ = name.lstrip("-").replace("-", "_")
+    return parse

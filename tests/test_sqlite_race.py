@@ -60,7 +60,7 @@ def test_one_run_is_quick():
     ({"strategy": "read-then-write", "seats": 0}, "seats=0 must be an integer between 1 and 10000"),
     ({"strategy": "read-then-write", "buyers": 2.5}, "buyers=2.5 must be an integer between 1 and 10000"),
     ({"strategy": "read-then-write", "threads": 0}, "threads=0 must be an integer between 1 and 64"),
-    ({"strategy": "read-then-write", "seed": -1}, "seed=-1 must be a non-negative integer"),
+    ({"strategy": "read-then-write", "seed": -1}, "seed=-1 must be an integer >= 0"),
 ])
 def test_bad_arguments_give_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

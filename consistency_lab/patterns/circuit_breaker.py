@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 
+from ..validation import count, positive
+
 __all__ = ["CircuitBreaker", "CLOSED", "OPEN", "HALF_OPEN", "BREAKER_STATES"]
 
 CLOSED = "closed"
@@ -32,22 +34,14 @@ HALF_OPEN = "half-open"
 BREAKER_STATES = (CLOSED, OPEN, HALF_OPEN)
 
 
-def _count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be an integer >= 1")
-    return value
-
-
 class CircuitBreaker:
     """Closed / open / half-open breaker with a consecutive-failure threshold and an open duration (ms)."""
 
     def __init__(self, failure_threshold: int = 5, open_ms: float = 500.0, *,
                  half_open_max_calls: int = 1, name: str = "breaker") -> None:
-        self.failure_threshold = _count("failure_threshold", failure_threshold)
-        if isinstance(open_ms, bool) or not isinstance(open_ms, (int, float)) or not 0 < open_ms < math.inf:
-            raise ValueError(f"open_ms={open_ms!r} must be a finite number of ms > 0")
-        self.open_ms = float(open_ms)
-        self.half_open_max_calls = _count("half_open_max_calls", half_open_max_calls)
+        self.failure_threshold = count("failure_threshold", failure_threshold)
+        self.open_ms = positive("open_ms", open_ms, "ms")
+        self.half_open_max_calls = count("half_open_max_calls", half_open_max_calls)
         self.name = name
         self._state = CLOSED
         self._failures = 0  # consecutive failures while closed

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 from ..sim import Simulation, Timer
 from ..streams.log import Event, EventLog
+from ..validation import non_negative
 from .idempotency import Reducer, VersionedHandler, exactly_once_state
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -173,8 +174,7 @@ class Projection:
     def read_after(self, token: VersionToken, on_result: Callable[[ReadResult], None],
                    timeout_ms: float = 1_000.0) -> None:
         """Answer ``on_result`` once ``token.version`` is applied, or after ``timeout_ms`` with fresh=False."""
-        if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float)) or not timeout_ms >= 0:
-            raise ValueError(f"timeout_ms={timeout_ms!r} must be a number >= 0 ms")
+        timeout_ms = non_negative("timeout_ms", timeout_ms, "ms", allow_inf=True)
         key = token.key
         if self.version(key) >= token.version:
             on_result(ReadResult(key, self.read(key), self.version(key), 0.0, True))

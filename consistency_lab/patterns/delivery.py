@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 from ..streams.consumer import SimulatedCrash
 from ..streams.log import Event
+from ..validation import count, probability
 from .idempotency import exactly_once_state
 
 __all__ = ["cart_events", "payment_events", "at_least_once", "deliver", "wrong_entities",
@@ -28,22 +29,10 @@ __all__ = ["cart_events", "payment_events", "at_least_once", "deliver", "wrong_e
 _ITEMS = ("book", "mug", "lamp", "socks", "tea", "pen")
 
 
-def _check_count(name: str, value: Any, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name}={value!r} must be an integer >= {low}")
-    return value
-
-
-def _check_probability(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"{name}={value!r} must be a probability between 0 and 1")
-    return float(value)
-
-
 def cart_events(seed: int, carts: int = 5, events_per_cart: int = 8) -> list[Event]:
     """Cart histories (added, quantity changed, removed, abandoned), versioned 1..n per cart."""
-    _check_count("carts", carts)
-    _check_count("events_per_cart", events_per_cart)
+    count("carts", carts)
+    count("events_per_cart", events_per_cart)
     rng = random.Random(f"cart-events/{seed}")
     events = []
     for c in range(carts):
@@ -72,8 +61,8 @@ def cart_events(seed: int, carts: int = 5, events_per_cart: int = 8) -> list[Eve
 
 def payment_events(seed: int, payments: int = 100, accounts: int = 5) -> list[Event]:
     """Payments into accounts; the event id is the idempotency key, there are no versions."""
-    _check_count("payments", payments)
-    _check_count("accounts", accounts)
+    count("payments", payments)
+    count("accounts", accounts)
     rng = random.Random(f"payment-events/{seed}")
     return [Event(f"pay-{i}", f"acct{rng.randrange(accounts)}", "PaymentReceived",
                   {"amount": rng.randint(1, 100)}, produced_at=float(i) * 10.0)
@@ -83,9 +72,9 @@ def payment_events(seed: int, payments: int = 100, accounts: int = 5) -> list[Ev
 def at_least_once(events: Sequence[Event], seed: int, *, duplicate: float = 0.3, reorder: float = 0.3,
                   window: int = 4) -> list[Event]:
     """A delivery schedule: every event at least once, some twice, some moved up to ``window`` places later."""
-    _check_probability("duplicate", duplicate)
-    _check_probability("reorder", reorder)
-    _check_count("window", window, low=0)
+    probability("duplicate", duplicate)
+    probability("reorder", reorder)
+    count("window", window, low=0)
     rng = random.Random(f"deliveries/{seed}")
     slots: list[tuple[float, int, Event]] = []
     for i, e in enumerate(events):
@@ -99,6 +88,7 @@ def at_least_once(events: Sequence[Event], seed: int, *, duplicate: float = 0.3,
 
 def deliver(handler: Any, deliveries: Iterable[Event], *, max_redeliveries: int = 10) -> Any:
     """Feed deliveries to ``handler.handle``; after a SimulatedCrash, deliver the same event again."""
+    count("max_redeliveries", max_redeliveries, low=0)
     for event in deliveries:
         for _attempt in range(max_redeliveries + 1):
             try:

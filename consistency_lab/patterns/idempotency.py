@@ -35,6 +35,8 @@ from typing import Any, Callable, Hashable, Iterable, Optional, Protocol, runtim
 
 from ..streams.consumer import EventHandler, SimulatedCrash
 from ..streams.log import Event
+# CrashPoint has a parameter called probability, hence the alias.
+from ..validation import boolean, choice, count, non_negative, optional, positive, probability as probability_of
 
 __all__ = [
     "Reducer", "StatefulHandler", "IdempotencyStore", "VersionGate", "CrashPoint",
@@ -66,12 +68,8 @@ class IdempotencyStore:
     """
 
     def __init__(self, capacity: int = 10_000, ttl_ms: float = math.inf) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity={capacity!r} must be an integer >= 1 keys")
-        if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, (int, float)) or not ttl_ms > 0:
-            raise ValueError(f"ttl_ms={ttl_ms!r} must be a number > 0 ms (inf: never expire)")
-        self.capacity = capacity
-        self.ttl_ms = float(ttl_ms)
+        self.capacity = count("capacity", capacity, unit="keys")
+        self.ttl_ms = positive("ttl_ms", ttl_ms, "ms (inf: never expire)", allow_inf=True)
         self._expires: OrderedDict[Hashable, float] = OrderedDict()
         #: Keys forgotten because they were older than ``ttl_ms``.
         self.expired = 0
@@ -175,14 +173,14 @@ class CrashPoint:
 
     def __init__(self, *, event_ids: Iterable[str] = (), probability: float = 0.0,
                  rng: Optional[random.Random] = None, restart_after_ms: Optional[float] = None) -> None:
-        if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 <= probability <= 1:
-            raise ValueError(f"probability={probability!r} must be a probability between 0 and 1")
-        if probability and rng is None:
+        p = probability_of("probability", probability)
+        if p and rng is None:
             raise ValueError("probability > 0 needs rng= (a named stream such as sim.rng('crashes'))")
         self._pending = list(dict.fromkeys(event_ids))
-        self.probability = float(probability)
+        self.probability = p
         self.rng = rng
-        self.restart_after_ms = restart_after_ms
+        self.restart_after_ms = optional(non_negative, "restart_after_ms", restart_after_ms, "ms",
+                                         none_means="the consumer group's restart delay")
         #: Event ids at which the crash point fired, in order.
         self.fired: list[str] = []
 
@@ -206,10 +204,8 @@ class FoldHandler:
                  name: Optional[str] = None) -> None:
         if not callable(reducer):
             raise ValueError(f"reducer={reducer!r} must be a function (entity_state_or_None, event) -> new state")
-        if not isinstance(atomic, bool):
-            raise ValueError(f"atomic={atomic!r} must be True or False")
         self.reducer = reducer
-        self.atomic = atomic
+        self.atomic = boolean("atomic", atomic)
         self.crash_between = crash_between
         self.name = name or self.kind
         #: Entity key -> folded state.  Stands for a database table: it survives consumer crashes.
@@ -359,9 +355,7 @@ class VersionedHandler(FoldHandler):
 def make_handler(kind: str, reducer: Reducer, **options: Any) -> FoldHandler:
     """Build a ready-made handler by name: "naive", "dedupe" or "versioned" (options go to its constructor)."""
     classes = {"naive": NaiveHandler, "dedupe": DedupeHandler, "versioned": VersionedHandler}
-    if kind not in classes:
-        raise ValueError(f"handler={kind!r} must be one of {', '.join(HANDLERS)}")
-    return classes[kind](reducer, **options)
+    return classes[choice("handler", kind, HANDLERS)](reducer, **options)
 
 
 def exactly_once_state(events: Iterable[Event], reducer: Reducer) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 from ..latency import Latency, parse_latency
 from ..sim import Simulation
 from ..streams.log import Event, EventLog
+from ..validation import choice, count, non_negative, optional, positive, probability
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..streams.lineage import Lineage
@@ -62,31 +63,19 @@ class OutboxService:
                  publish_latency: "Latency | str | float" = 1.0, relay_batch: int = 100,
                  crash_after_write: float = 0.0, restart_after_ms: Optional[float] = 50.0,
                  lineage: Optional["Lineage"] = None) -> None:
-        if mode not in OUTBOX_MODES:
-            raise ValueError(f"mode={mode!r} must be one of {', '.join(OUTBOX_MODES)}")
-        if isinstance(relay_interval_ms, bool) or not isinstance(relay_interval_ms, (int, float)) \
-                or not relay_interval_ms > 0:
-            raise ValueError(f"relay_interval_ms={relay_interval_ms!r} must be a number > 0 ms")
-        if isinstance(relay_batch, bool) or not isinstance(relay_batch, int) or relay_batch < 1:
-            raise ValueError(f"relay_batch={relay_batch!r} must be an integer >= 1 entries per relay pass")
-        if isinstance(crash_after_write, bool) or not isinstance(crash_after_write, (int, float)) \
-                or not 0 <= crash_after_write <= 1:
-            raise ValueError(f"crash_after_write={crash_after_write!r} must be a probability between 0 and 1")
-        if restart_after_ms is not None and (isinstance(restart_after_ms, bool)
-                                             or not isinstance(restart_after_ms, (int, float))
-                                             or not restart_after_ms >= 0):
-            raise ValueError(f"restart_after_ms={restart_after_ms!r} must be None (stay down) or a number >= 0 ms")
+        self.mode = choice("mode", mode, OUTBOX_MODES)
+        # Infinite intervals and restart delays stay allowed: "the relay never runs", "restart never".
+        self.relay_interval_ms = positive("relay_interval_ms", relay_interval_ms, "ms", allow_inf=True)
+        self.relay_batch = count("relay_batch", relay_batch, unit="entries per relay pass")
+        self.crash_after_write = probability("crash_after_write", crash_after_write)
+        self.restart_after_ms = optional(non_negative, "restart_after_ms", restart_after_ms, "ms",
+                                         allow_inf=True, none_means="stay down")
         log.topic(topic)
         self.sim = sim
         self.log = log
         self.topic = topic
         self.name = name
-        self.mode = mode
-        self.relay_interval_ms = float(relay_interval_ms)
         self.publish_latency = parse_latency(publish_latency, "publish_latency")
-        self.relay_batch = relay_batch
-        self.crash_after_write = float(crash_after_write)
-        self.restart_after_ms = restart_after_ms
         self.lineage = lineage
         self._rng = sim.rng(f"outbox/{name}")
         # durable
@@ -168,6 +157,8 @@ class OutboxService:
     # -- crashes ---------------------------------------------------------------------
     def crash(self, restart_after_ms: Optional[float] = None) -> None:
         """Crash now (in-flight sends are forgotten); restart after ``restart_after_ms`` if given."""
+        restart_after_ms = optional(non_negative, "restart_after_ms", restart_after_ms, "ms",
+                                    allow_inf=True, none_means="stay down")
         if not self.alive:
             return
         self.alive = False

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Optional, Protocol, Sequence, r
 
 from ..metrics import percentile
 from ..sim import Simulation, Timer
+from ..validation import count, non_negative, optional, positive
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..streams.lineage import Lineage
@@ -104,12 +105,6 @@ class RepairRecord:
     verified: bool
 
 
-def _positive_ms(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-        raise ValueError(f"{name}={value!r} must be a finite number > 0 ms")
-    return float(value)
-
-
 class ReconciliationDaemon:
     """Runs a reconciler periodically with bounded work per pass and reports what it did.
 
@@ -131,15 +126,12 @@ class ReconciliationDaemon:
                 if obj is not None and not callable(getattr(obj, method, None)):
                     raise ValueError(f"{who}={obj!r} has no {method}() method; "
                                      "it must provide keys, expected, actual and repair (see Reconciler)")
-        self.interval_ms = _positive_ms("interval_ms", interval_ms)
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-            raise ValueError(f"page_size={page_size!r} must be an integer >= 1 items per pass")
-        if isinstance(min_age_ms, bool) or not isinstance(min_age_ms, (int, float)) or not min_age_ms >= 0:
-            raise ValueError(f"min_age_ms={min_age_ms!r} must be a number >= 0 ms")
+        self.interval_ms = positive("interval_ms", interval_ms, "ms")
+        self.page_size = count("page_size", page_size, unit="items per pass")
+        # Infinity stays allowed, as before: every item whose change time is known counts as too young.
+        self.min_age_ms = non_negative("min_age_ms", min_age_ms, "ms", allow_inf=True)
         self.sim = sim
         self.reconciler = reconciler
-        self.page_size = page_size
-        self.min_age_ms = float(min_age_ms)
         self.name = name
         self.lineage = lineage
         self.judge = judge if judge is not None else reconciler
@@ -160,6 +152,7 @@ class ReconciliationDaemon:
         """Run a pass every ``interval_ms``, the first after ``start_after_ms`` (default: one interval)."""
         if self._timer is not None:
             return
+        start_after_ms = optional(non_negative, "start_after_ms", start_after_ms, "ms", none_means="one interval")
         delay = self.interval_ms if start_after_ms is None else start_after_ms
         self._timer = self.sim.schedule(delay, self._tick)
 
@@ -180,7 +173,7 @@ class ReconciliationDaemon:
 
     def convergence_bound_ms(self, items: Optional[int] = None) -> float:
         """Longest time from the last drift to full repair: min_age + ceil(items / page_size) * interval."""
-        n = len(self.reconciler.keys()) if items is None else items
+        n = len(self.reconciler.keys()) if items is None else count("items", items, low=0)
         return self.min_age_ms + math.ceil(n / self.page_size) * self.interval_ms
 
     # -- one pass ----------------------------------------------------------------------

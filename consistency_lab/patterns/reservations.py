@@ -37,6 +37,7 @@ from ..latency import Latency, parse_latency
 from ..network import Network
 from ..node import Node, Reply, Request
 from ..sim import Simulation
+from ..validation import count, optional, positive
 
 __all__ = [
     "Hold", "ReservationBook", "HOLD_STATUSES", "CONFIRM_OUTCOMES", "CANCEL_OUTCOMES",
@@ -50,12 +51,6 @@ HOLD_STATUSES = ("held", "confirmed", "expired", "cancelled")
 CONFIRM_OUTCOMES = ("confirmed", "already-confirmed", "expired", "cancelled", "unknown")
 #: What ``cancel`` can answer.
 CANCEL_OUTCOMES = ("cancelled", "already-cancelled", "expired", "confirmed", "unknown")
-
-
-def _check_int(name: str, value: int, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name}={value!r} must be an integer >= {low}")
-    return value
 
 
 @dataclass
@@ -84,10 +79,8 @@ class ReservationBook:
     """
 
     def __init__(self, seats: int, lease_ms: float, *, prefix: str = "h") -> None:
-        self.seats = _check_int("seats", seats, 0)
-        if isinstance(lease_ms, bool) or not isinstance(lease_ms, (int, float)) or not 0 < lease_ms < math.inf:
-            raise ValueError(f"lease_ms={lease_ms!r} must be a finite number of ms > 0")
-        self.lease_ms = float(lease_ms)
+        self.seats = count("seats", seats, low=0)
+        self.lease_ms = positive("lease_ms", lease_ms, "ms")
         self.prefix = prefix
         self.external_sold = 0
         self.sold = 0
@@ -281,8 +274,8 @@ class ReservationService(Node):
                  queue_limit: Optional[int] = None, region: Optional[str] = None,
                  on_change: Optional[Callable[["ReservationService"], None]] = None) -> None:
         self.book = ReservationBook(seats, lease_ms, prefix=f"{name}/h")
-        self.capacity = None if capacity is None else _check_int("capacity", capacity, 1)
-        self.queue_limit = None if queue_limit is None else _check_int("queue_limit", queue_limit, 0)
+        self.capacity = optional(count, "capacity", capacity, none_means="serve everything at once")
+        self.queue_limit = optional(count, "queue_limit", queue_limit, low=0, none_means="no limit")
         self.service_time = parse_latency(service_time, "service_time")
         self.on_change = on_change
         self.served = 0

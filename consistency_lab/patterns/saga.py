@@ -31,6 +31,7 @@ from typing import Optional, Sequence
 from ..network import Network
 from ..node import Node, Reply, Request
 from ..sim import Simulation
+from ..validation import count, positive, probability, text
 
 __all__ = ["SagaStep", "StepRequest", "StepReply", "SagaRecord", "SagaParticipant", "SagaOrchestrator",
            "saga_metrics", "SAGA_STATUSES"]
@@ -99,9 +100,7 @@ class SagaParticipant(Node):
 
     def __init__(self, name: str, sim: Simulation, network: Network, *, fail_rate: float = 0.0,
                  region: Optional[str] = None) -> None:
-        if isinstance(fail_rate, bool) or not isinstance(fail_rate, (int, float)) or not 0 <= fail_rate <= 1:
-            raise ValueError(f"fail_rate={fail_rate!r} must be a probability between 0 and 1")
-        self.fail_rate = float(fail_rate)
+        self.fail_rate = probability("fail_rate", fail_rate)
         self.outcomes: dict[str, bool] = {}
         self.undone: dict[str, bool] = {}  # key -> True if an executed do was undone, False if a tombstone
         self.do_effects: dict[str, int] = {}
@@ -143,21 +142,16 @@ class SagaOrchestrator(Node):
     def __init__(self, name: str, sim: Simulation, network: Network, *, timeout_ms: float = 50.0,
                  max_attempts: int = 3, max_compensation_attempts: int = 20,
                  region: Optional[str] = None) -> None:
-        if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float)) or not timeout_ms > 0:
-            raise ValueError(f"timeout_ms={timeout_ms!r} must be a number > 0 ms")
-        for label, value in (("max_attempts", max_attempts), ("max_compensation_attempts", max_compensation_attempts)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{label}={value!r} must be an integer >= 1")
-        self.timeout_ms = float(timeout_ms)
-        self.max_attempts = max_attempts
-        self.max_compensation_attempts = max_compensation_attempts
+        # An infinite timeout stays allowed, as before: wait for every reply, never retry.
+        self.timeout_ms = positive("timeout_ms", timeout_ms, "ms", allow_inf=True)
+        self.max_attempts = count("max_attempts", max_attempts)
+        self.max_compensation_attempts = count("max_compensation_attempts", max_compensation_attempts)
         self.sagas: dict[str, SagaRecord] = {}
         super().__init__(name, sim, network, region=region)
 
     def start_saga(self, saga_id: str, steps: Sequence[SagaStep]) -> SagaRecord:
         """Begin saga ``saga_id`` with ``steps`` now; returns its (live) record."""
-        if not isinstance(saga_id, str) or not saga_id:
-            raise ValueError(f"saga_id={saga_id!r} must be a non-empty string")
+        text("saga_id", saga_id)
         if saga_id in self.sagas:
             raise ValueError(f"saga {saga_id!r} already exists")
         if not steps:

@@ -14,7 +14,6 @@ streams.  The log is a plain durable object, not a node: it never crashes.
 
 from __future__ import annotations
 
-import math
 import zlib
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -22,25 +21,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
 from ..latency import Latency, parse_latency
 from ..sim import Simulation
+from ..validation import count, optional, positive, probability, text
 
 if TYPE_CHECKING:  # pragma: no cover
     from .lineage import Lineage
 
 __all__ = ["Event", "Record", "PartitionLog", "Topic", "EventLog", "Producer", "partition_for"]
-
-
-def _name(what: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what}={value!r} must be a non-empty string")
-    return value
-
-
-def _optional_limit(what: str, value: Any, unit: str) -> Optional[float]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-        raise ValueError(f"{what}={value!r} must be None (keep everything) or a finite number > 0 {unit}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -67,13 +53,11 @@ class Event:
     source: str = ""
 
     def __post_init__(self) -> None:
-        _name("event_id", self.event_id)
+        text("event_id", self.event_id)
         if not isinstance(self.key, str):
             raise ValueError(f"key={self.key!r} must be a string")
-        _name("type", self.type)
-        if self.version is not None and (isinstance(self.version, bool) or not isinstance(self.version, int)
-                                         or self.version < 1):
-            raise ValueError(f"version={self.version!r} must be None or an integer >= 1")
+        text("type", self.type)
+        optional(count, "version", self.version)
         if not isinstance(self.payload, Mapping):
             raise ValueError(f"payload={self.payload!r} must be a mapping (e.g. a dict)")
         if not isinstance(self.payload, MappingProxyType):
@@ -187,16 +171,11 @@ class Topic:
 
     def __init__(self, name: str, partitions: int = 1, *, retention_count: Optional[int] = None,
                  retention_ms: Optional[float] = None) -> None:
-        _name("topic", name)
-        if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
-            raise ValueError(f"partitions={partitions!r} must be an integer >= 1")
-        if retention_count is not None and (isinstance(retention_count, bool) or not isinstance(retention_count, int)
-                                            or retention_count < 1):
-            raise ValueError(f"retention_count={retention_count!r} must be None (keep everything) "
-                             "or an integer >= 1 records per partition")
-        self.name = name
-        self.retention_count = retention_count
-        self.retention_ms = _optional_limit("retention_ms", retention_ms, "ms")
+        self.name = text("topic", name)
+        count("partitions", partitions)
+        self.retention_count = optional(count, "retention_count", retention_count, unit="records per partition",
+                                        none_means="keep everything")
+        self.retention_ms = optional(positive, "retention_ms", retention_ms, "ms", none_means="keep everything")
         self.partitions = [PartitionLog(name, i) for i in range(partitions)]
 
     def partition_of(self, key: str) -> int:
@@ -226,7 +205,7 @@ class EventLog:
 
     def __init__(self, sim: Simulation, *, name: str = "log", lineage: Optional["Lineage"] = None) -> None:
         self.sim = sim
-        self.name = _name("name", name)
+        self.name = text("name", name)
         self.lineage = lineage
         self.topics: dict[str, Topic] = {}
         self._listeners: dict[str, list[Callable[[Record], None]]] = {}
@@ -298,14 +277,12 @@ class Producer:
                  latency: "Latency | str | float" = 0.0, loss: float = 0.0,
                  lineage: Optional["Lineage"] = None) -> None:
         log.topic(topic)
-        if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not 0.0 <= loss <= 1.0:
-            raise ValueError(f"loss={loss!r} must be a probability between 0 and 1")
         self.sim = sim
         self.log = log
         self.topic = topic
-        self.name = _name("name", name)
+        self.name = text("name", name)
         self.latency = parse_latency(latency, "latency")
-        self.loss = float(loss)
+        self.loss = probability("loss", loss)
         self.lineage = lineage
         self._rng = sim.rng(f"producer/{name}")
         self._count = 0
