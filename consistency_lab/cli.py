@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Optional, Sequence
 
+from .validation import argparse_type, count
+
 __all__ = ["main", "build_parser"]
 
 
@@ -55,14 +57,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed {text!r} must be a non-negative integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed {text!r} must be a non-negative integer")
-    return value
+_seed = argparse_type(count, "seed", int, low=0)
 
 
 def build_parser() -> argparse.ArgumentParser:

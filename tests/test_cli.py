@@ -41,7 +41,7 @@ def test_same_seed_same_digest_in_two_processes():
     (["simulate", "register", "--param", "w=9", "--param", "mode=quorum"], "w=9 must be between 1 and"),
     (["simulate", "register", "--param", "colour=red"], "unknown parameter 'colour'"),
     (["simulate", "register", "--param", "novalue"], "must look like KEY=VALUE"),
-    (["simulate", "register", "--seed", "-4"], "--seed '-4' must be a non-negative integer"),
+    (["simulate", "register", "--seed", "-4"], "argument --seed: seed=-4 must be an integer >= 0"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message):
     r = cli(*args)

@@ -14,18 +14,9 @@ from .io import HistoryFormatError, read_history
 from .linearizability import check_operations
 from .builtin_models import MODEL_HELP, MODELS, model_by_name
 from .result import CheckResult, format_op
+from ..validation import argparse_type, positive
 
 EXIT_OK, EXIT_ILLEGAL, EXIT_UNKNOWN = 0, 1, 2
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"timeout={text!r} must be a positive number of seconds")
-    return value
 
 
 def models_help() -> str:
@@ -51,7 +42,7 @@ def add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         "--model", choices=list(MODELS), default="register", help="data type (default: register)"
     )
     parser.add_argument(
-        "--timeout", type=_positive_seconds, default=None, metavar="S",
+        "--timeout", type=argparse_type(positive, "timeout", float, "seconds"), default=None, metavar="S",
         help="give up after S seconds (verdict unknown)",
     )
     parser.add_argument("--plot", metavar="FILE.png", default=None, help="also draw the history")

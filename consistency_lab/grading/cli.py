@@ -12,27 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+from ..validation import argparse_type, count, number
+
 __all__ = ["add_grading_parsers", "run_build_labs", "run_release", "run_grade"]
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value >= 1 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds, at least 1")
-    return value
+# argparse type= functions: one-line errors such as "argument --jobs: jobs=0 must be an integer >= 1", exit code 2.
+_jobs = argparse_type(count, "jobs", int)
+_timeout = argparse_type(number, "timeout", float, low=1, unit="seconds")
+_max_time = argparse_type(number, "max-time", float, low=1, unit="seconds")
 
 
 def add_grading_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -68,10 +55,10 @@ def add_grading_parsers(subparsers: argparse._SubParsersAction) -> None:
                     "a grade, 1 when the grader itself failed on one, 2 on usage errors.")
     grade.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="a notebook or a folder of them")
     grade.add_argument("--out", type=Path, required=True, metavar="DIR", help="where grades.csv and feedback/ go")
-    grade.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="submissions at a time (default 1)")
-    grade.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
+    grade.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="submissions at a time (default 1)")
+    grade.add_argument("--timeout", type=_timeout, default=60.0, metavar="S",
                        help="limit per cell and per check, in seconds (default 60)")
-    grade.add_argument("--max-time", type=_seconds, default=300.0, metavar="S",
+    grade.add_argument("--max-time", type=_max_time, default=300.0, metavar="S",
                        help="wall-clock limit per submission, in seconds (default 300)")
     grade.add_argument("--solutions", type=Path, default=Path("solutions"), metavar="DIR",
                        help="lab sources, for parts and points (default: solutions)")
