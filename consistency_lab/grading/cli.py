@@ -98,7 +98,7 @@ def run_release(args: argparse.Namespace) -> int:
 def run_grade(args: argparse.Namespace) -> int:
     """``consistency-lab grade PATH... --out DIR``."""
     from .grader import GradingError, Settings, grade_all
-    from .report import progress_line, summary, write_feedback, write_grades_csv
+    from .feedback import progress_line, summary, write_feedback, write_grades_csv
 
     settings = Settings(solutions_dir=args.solutions, jobs=args.jobs, cell_timeout=args.timeout,
                         max_time=args.max_time, kernel_name=args.kernel)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-__all__ = ["Job", "RunResult", "run_job", "child_main", "main", "PRELOAD"]
+__all__ = ["Job", "SubmissionRun", "run_job", "child_main", "main", "PRELOAD"]
 
 #: Modules worth importing once in the grader's fork server rather than in every runner
 #: (nbformat alone takes over a second to import, mostly jsonschema).
@@ -56,7 +56,7 @@ class Job:
 
 
 @dataclass
-class RunResult:
+class SubmissionRun:
     """What happened to one submission (the grader turns this into points and a status)."""
 
     outcomes: list[dict] = field(default_factory=list)
@@ -165,11 +165,11 @@ def _read_events(path: str, offset: int) -> tuple[list[dict], int]:
     return events, offset + len(complete)
 
 
-def run_job(job: Job) -> RunResult:
+def run_job(job: Job) -> SubmissionRun:
     """Run the submission's cells and the checks under the restart policy in the module docstring."""
     import nbformat
 
-    result = RunResult()
+    result = SubmissionRun()
     deadline = time.monotonic() + job.max_time
     try:
         nb = nbformat.read(job.notebook, as_version=4)

@@ -29,7 +29,7 @@ from typing import Any, Mapping, Optional
 
 import ipywidgets as W
 
-from ..report import format_value
+from ..tables import format_value
 
 __all__ = ["Explorer", "figure_png", "slider", "float_slider", "dropdown", "toggle", "metrics_html",
            "format_metric", "CONTROL_WIDTH_PX"]

@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence
 
 import ipywidgets as W
 
-from ..report import format_value
+from ..tables import format_value
 
 __all__ = ["Prediction", "Reveal", "KINDS"]
 
