@@ -39,7 +39,7 @@ from ..sim import Simulation
 from ..streams.consumer import ConsumerGroup
 from ..streams.lineage import Journey, Lineage
 from ..streams.log import Event, EventLog, Producer
-from ..streams.metrics import LagMonitor, LagSample, SeriesMonitor, stream_metrics
+from ..streams.monitors import LagMonitor, LagSample, SeriesMonitor, stream_metrics
 from . import register_scenario
 from .base import EVENT_BUDGET, Param, RunResult, Scenario, stop_note
 
