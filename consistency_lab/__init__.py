@@ -43,7 +43,11 @@ __all__ = [
 ]
 
 
-def simulate(scenario: str, seed: int = 0, **params):
-    """Run a named scenario (see ``consistency-lab simulate --list``) and return its result."""
+def simulate(scenario: str, seed: int = 0, hooks: dict | None = None, **params: Any) -> Any:
+    """Run a named scenario (see ``consistency-lab simulate --list``) and return its result.
+
+    ``hooks`` hands the scenario code to run in place of its own, by hook name
+    (``hooks={"job_factory": make_job}``); each scenario lists the names it accepts.
+    """
     from .scenarios import get_scenario
-    return get_scenario(scenario).run(seed, **params)
+    return get_scenario(scenario).run(seed, hooks=hooks, **params)

@@ -13,7 +13,8 @@ from consistency_lab.patterns.circuit_breaker import CLOSED, HALF_OPEN, OPEN, Ci
 from consistency_lab.patterns.reservations import (Cancel, Confirm, Reserve, ReservationBook,
                                                    ReservationService)
 from consistency_lab.scenarios import get_scenario
-from consistency_lab.scenarios.tickets import OUTCOMES, TicketsResult
+from consistency_lab.scenarios.tickets import TicketsResult
+from consistency_lab.scenarios.tickets_buyers import OUTCOMES
 from consistency_lab.sim import Simulation
 
 SEEDS = range(6)

@@ -1,14 +1,17 @@
 """The article's stories as runnable, seeded workloads.
 
 ``SCENARIOS`` maps a name to a :class:`Scenario`; the command line
-(``consistency-lab simulate``) and the widgets look scenarios up here.
+(``consistency-lab simulate``) and the widgets look scenarios up here.  A scenario
+runs one way only: ``get_scenario(name).run(seed, hooks=..., **params)`` (or
+``consistency_lab.simulate(name, seed, hooks=..., **params)``), which validates
+everything before the simulation starts.
 """
 
 from __future__ import annotations
 
-from .base import Param, RunResult, Scenario
+from .base import Hook, Param, RunResult, Scenario
 
-__all__ = ["Param", "RunResult", "Scenario", "SCENARIOS", "register_scenario", "get_scenario", "all_scenarios"]
+__all__ = ["Param", "Hook", "RunResult", "Scenario", "SCENARIOS", "register_scenario", "get_scenario", "all_scenarios"]
 
 SCENARIOS: dict[str, Scenario] = {}
 

@@ -1,9 +1,16 @@
-"""What a runnable scenario is: named, typed parameters and a seeded run function.
+"""What a runnable scenario is: named, typed parameters, named hooks and a seeded run function.
 
 Every story in the course (a register on three replicas, a ticket sale, a social
-timeline...) is a :class:`Scenario`.  The command line, the widgets and the tests
-all go through :meth:`Scenario.run`, so one validation path gives one kind of error
-message everywhere: ``ValueError: w=4 must be between 1 and 3``.
+timeline...) is a :class:`Scenario`.  The command line, the widgets, the labs and the
+tests all go through :meth:`Scenario.run` (or ``consistency_lab.simulate``), so one
+validation path gives one kind of error message everywhere:
+``ValueError: w=4 must be between 1 and 3``.
+
+A *hook* is a piece of student (or test) code a scenario agrees to run in place of
+its own: a lab's event handler, reconciler or whole reconciliation job.  Each
+scenario declares the hooks it accepts (:class:`Hook`); they are passed by name,
+``TIMELINE.run(seed, hooks={"job_factory": make_job}, **params)``, and an unknown
+name is refused with the list of the allowed ones.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..validation import format_bound
 
-__all__ = ["Param", "Scenario", "RunResult", "EVENT_BUDGET", "finite_end", "stop_note"]
+__all__ = ["Param", "Hook", "Scenario", "RunResult", "EVENT_BUDGET", "finite_end", "stop_note"]
 
 #: The most simulation events one scenario run may process (a few seconds of work on a
 #: laptop).  Together with each scenario's virtual-time bound and work limit, it
@@ -102,6 +109,14 @@ class Param:
         return v
 
 
+@dataclass(frozen=True)
+class Hook:
+    """A named place where a scenario runs code it is given (a lab's handler, reconciler or job)."""
+
+    name: str
+    help: str = ""
+
+
 @dataclass
 class RunResult:
     """What every scenario run returns: seed, parameters, metrics and a trace digest.
@@ -135,17 +150,24 @@ class RunResult:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named, documented, seeded workload."""
+    """A named, documented, seeded workload.
+
+    ``runner(seed, params, hooks)`` does the work; it is only ever called by
+    :meth:`run`, with validated parameters and validated hooks (a dict holding only
+    the hooks that were given).
+    """
 
     name: str
     summary: str
     params: tuple[Param, ...]
-    runner: Callable[..., Any]
+    runner: Callable[[int, dict, dict], Any]
     cross_check: Optional[Callable[[dict], None]] = None  # checks that span parameters
     #: How much work a parameter set asks for, as (amount, what it counts): runs above
     #: ``max_work`` are refused up front, so no accepted run takes minutes.
     work: Optional[Callable[[dict], tuple[int, str]]] = None
     max_work: int = 0
+    #: The hooks this scenario accepts, by name (none for most scenarios).
+    hooks: tuple[Hook, ...] = ()
 
     def defaults(self) -> dict:
         """Every parameter at its default."""
@@ -170,8 +192,29 @@ class Scenario:
                                  f"allowed: at most {format_bound(self.max_work)}")
         return out
 
-    def run(self, seed: int = 0, **params: Any) -> Any:
-        """Validate parameters and run the scenario with ``seed``."""
+    def hook_names(self) -> tuple[str, ...]:
+        """The names of the hooks this scenario accepts, in declaration order."""
+        return tuple(h.name for h in self.hooks)
+
+    def validate_hooks(self, hooks: Optional[Mapping[str, Any]]) -> dict:
+        """Check hook names against the declared ones and that each hook is callable."""
+        if hooks is None:
+            return {}
+        allowed = ", ".join(self.hook_names()) or "none (this scenario takes no hooks)"
+        if not isinstance(hooks, Mapping):
+            raise ValueError(f"hooks={hooks!r} must be a dict of hook name to function; allowed names: {allowed}")
+        out = {}
+        for name, fn in hooks.items():
+            if name not in self.hook_names():
+                raise ValueError(f"unknown hook {name!r} for scenario {self.name!r}; allowed: {allowed}")
+            if not callable(fn):
+                raise ValueError(f"hooks[{name!r}]={fn!r} must be callable")
+            out[name] = fn
+        return out
+
+    def run(self, seed: int = 0, hooks: Optional[Mapping[str, Any]] = None, **params: Any) -> Any:
+        """Validate the seed, the hooks and the parameters, then run the scenario with ``seed``."""
         from ..sim import check_seed
         check_seed(seed)
-        return self.runner(seed, self.validate(params))
+        checked = self.validate_hooks(hooks)
+        return self.runner(seed, self.validate(params), checked)

@@ -36,10 +36,10 @@ from ..sim import Simulation
 from ..streams.lineage import Journey, Lineage
 from ..streams.log import Event
 from . import register_scenario
-from .base import EVENT_BUDGET, Param, RunResult, Scenario, stop_note
+from .base import EVENT_BUDGET, Hook, Param, RunResult, Scenario, stop_note
 
 __all__ = ["CartResult", "CartClient", "CartService", "SyncEvent", "SyncAck", "Checkout", "CheckoutAck",
-           "cart_reducer", "run_cart", "CART", "CART_EVENTS"]
+           "cart_reducer", "CART", "CART_EVENTS"]
 
 #: The cart's event types.
 CART_EVENTS = ("ItemAdded", "QuantityChanged", "ItemRemoved", "CartAbandoned")
@@ -249,15 +249,21 @@ class CartClient(Node):
             self.send(self.service, Checkout(self.cart, len(self.events)))
 
 
-def run_cart(seed: int, p: dict, *,
-             handler_factory: Optional[Callable[[Simulation], StatefulHandler]] = None) -> CartResult:
+HOOKS = (
+    Hook("handler_factory", "handler_factory(sim) -> a StatefulHandler (a lab's) used instead of the one "
+         "named by handler; it folds events with cart_reducer into state[cart_id]"),
+)
+
+
+def _run_cart(seed: int, p: dict, hooks: dict) -> CartResult:
     """Shoppers change carts locally, sync over a faulty network, and check out; compare merged carts.
 
-    ``handler_factory(sim)`` swaps in another handler (a lab's) for the ready-made
+    Called by ``CART.run(seed, hooks=..., **params)`` with validated parameters.  The
+    ``handler_factory(sim)`` hook swaps in another handler (a lab's) for the ready-made
     one named by ``p["handler"]``; it must fold events with :func:`cart_reducer`
-    semantics into ``state[cart_id]``.  ``p`` must be validated parameters
-    (``CART.validate({...})``).
+    semantics into ``state[cart_id]``.
     """
+    handler_factory: Optional[Callable[[Simulation], StatefulHandler]] = hooks.get("handler_factory")
     sim = Simulation(seed, trace=True, max_events=EVENT_BUDGET)
     lineage = Lineage(sim)
     latency = Exponential(1.0 / p["latency_ms"]) if p["latency_ms"] > 0 else 0.0
@@ -272,6 +278,10 @@ def run_cart(seed: int, p: dict, *,
         options["on_release"] = lambda e: lineage.record(e, "released", "cart-service", "gap filled")
     handler: StatefulHandler = (handler_factory(sim) if handler_factory is not None
                                 else make_handler(p["handler"], cart_reducer, **options))
+    if not callable(getattr(handler, "handle", None)) or not isinstance(getattr(handler, "state", None), dict):
+        # Caught here, not as an AttributeError deep inside the first delivery.
+        raise ValueError(f"handler_factory returned {handler!r}, which must have a handle(event) method and a "
+                         "state dict (see StatefulHandler)")
     service = CartService("cart-service", sim, net, handler, lineage)
     choose = sim.rng("shoppers")
     think = Exponential(1.0 / p["think_ms"]) if p["think_ms"] > 0 else None
@@ -351,7 +361,8 @@ CART = register_scenario(Scenario(
     name="cart",
     summary="cart events written locally and synced through duplicates and reordering; merged at checkout",
     params=PARAMS,
-    runner=run_cart,
+    runner=_run_cart,
+    hooks=HOOKS,
     work=lambda p: (p["carts"] * p["events_per_cart"], "carts × events_per_cart"),
     max_work=10_000,
 ))

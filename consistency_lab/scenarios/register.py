@@ -25,7 +25,7 @@ from ..sim import Simulation, TraceEvent
 from . import register_scenario
 from .base import EVENT_BUDGET, Param, RunResult, Scenario, finite_end, stop_note
 
-__all__ = ["RegisterResult", "run_register", "REGISTER", "MODES"]
+__all__ = ["RegisterResult", "REGISTER", "MODES"]
 
 MODES = ("sync", "semi-sync", "async", "quorum")
 
@@ -103,8 +103,8 @@ def _topology(n: int, clients: int) -> tuple[list[tuple[str, str]], list[tuple[s
     return replicas, people
 
 
-def run_register(seed: int, p: dict) -> RegisterResult:
-    """Build the cluster, run the workload and the faults, and measure what happened."""
+def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
+    """Build the cluster, run the workload and the faults, and measure what happened (``REGISTER.run``)."""
     sim = Simulation(seed, trace=True, max_events=EVENT_BUDGET)
     faults = parse_faults(p["faults"])
     options = NetworkOptions(latency=p["latency"], loss=p["loss"], duplicate=p["duplicate"],
@@ -333,7 +333,7 @@ REGISTER = register_scenario(Scenario(
     name="register",
     summary="one key on N replicas in two regions: sync, semi-sync, async or quorum replication",
     params=PARAMS,
-    runner=run_register,
+    runner=_run_register,
     cross_check=_cross_check,
     work=lambda p: (p["clients"] * p["operations"], "clients × operations"),
     max_work=10_000,

@@ -44,34 +44,33 @@ unless the authority holding them never came back), ``holds_created``,
 ``buyer_latency_*`` (time a buyer waited on the inventory: arrival to decision
 minus the time spent paying, which is the same in both modes; walk-aways
 excluded) and ``checkout_latency_*`` (payment included).
+
+This module is the scenario itself: its parameters, the run and the metrics.  The
+nodes (replicas, web servers) live in :mod:`.tickets_nodes`, the buyers (plans and
+records) in :mod:`.tickets_buyers`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from ..faults import Clog, Crash, FaultSchedule, Partition, parse_faults
 from ..latency import parse_latency
 from ..metrics import latency_summary
 from ..network import Network, NetworkOptions
-from ..node import Message, Node
 from ..patterns.circuit_breaker import CircuitBreaker
-from ..patterns.reservations import (Confirm, ConfirmReply, Hold, Reserve, ReserveReply,
-                                     ReservationService)
+from ..patterns.reservations import ReservationService
 from ..sim import Simulation, TraceEvent
 from . import register_scenario
 from .base import EVENT_BUDGET, Param, RunResult, Scenario, stop_note
+from .tickets_buyers import OUTCOMES, BuyerRecord, plan_buyers
+from .tickets_nodes import REGIONS, SERVICE, EventualReplica, WebServer, topology
 
-__all__ = ["TicketsResult", "BuyerPlan", "BuyerRecord", "EventualReplica", "WebServer", "Sync",
-           "run_tickets", "TICKETS", "INVENTORY_MODES", "OUTCOMES", "topology"]
+__all__ = ["TicketsResult", "TICKETS", "INVENTORY_MODES"]
 
 INVENTORY_MODES = ("eventual", "reservation")
-#: Every outcome a buyer can end with.
-OUTCOMES = ("sold", "oversold", "sold-out", "failed-fast", "payment-failed", "abandoned", "expired", "failed")
-_REGIONS = "ABCDEFGH"
-SERVICE = "rs"
 
 PARAMS = (
     Param("inventory", str, "reservation", "who decides a seat is left: each regional replica alone, "
@@ -82,7 +81,7 @@ PARAMS = (
           "(independent uniform times in the window)", choices=("poisson", "uniform")),
     Param("arrival_window_ms", float, 2000.0, "buyers arrive over this long (ms)", low=0.0, high=3_600_000),
     Param("replicas", int, 3, "regions, each with a web server (and, for eventual, an inventory replica)",
-          low=1, high=len(_REGIONS)),
+          low=1, high=len(REGIONS)),
     Param("sync_interval_ms", float, 100.0, "eventual: replicas gossip their sales this often (ms)",
           low=1.0, high=600_000),
     Param("local_latency", str, "lognormal:1,0.3", "one-way delay inside a region"),
@@ -112,19 +111,6 @@ PARAMS = (
 )
 
 
-def topology(inventory: str, replicas: int) -> dict[str, str]:
-    """Node name -> region for a run: web servers, replicas or the service."""
-    nodes: dict[str, str] = {}
-    for i in range(replicas):
-        nodes[f"web{i}"] = _REGIONS[i]
-    if inventory == "eventual":
-        for i in range(replicas):
-            nodes[f"r{i}"] = _REGIONS[i]
-    else:
-        nodes[SERVICE] = _REGIONS[0]
-    return nodes
-
-
 def _check_fault_names(faults: FaultSchedule, nodes: dict[str, str], inventory: str) -> None:
     regions = list(dict.fromkeys(nodes.values()))
     allowed = ", ".join(regions + list(nodes))
@@ -147,261 +133,6 @@ def _cross_check(p: dict) -> None:
     for name in ("local_latency", "latency", "payment_ms", "service_ms"):
         parse_latency(p[name], name)
     _check_fault_names(parse_faults(p["faults"]), topology(p["inventory"], p["replicas"]), p["inventory"])
-
-
-# -- buyers ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class BuyerPlan:
-    """What a buyer will do, drawn before the run so both modes face the same crowd."""
-
-    buyer: str
-    region: str
-    arrival_ms: float
-    payment_ms: float
-    abandons: bool
-    payment_fails: bool
-
-
-@dataclass
-class BuyerRecord:
-    """What happened to one buyer: when they arrived, when they heard, and how it ended."""
-
-    buyer: str
-    region: str
-    web: str
-    arrival_ms: float
-    decision_ms: float = math.nan
-    outcome: str = "pending"
-    detail: str = ""
-    hold_id: str = ""
-    attempts: int = 0
-    pay_start_ms: float = math.nan
-    pay_end_ms: float = math.nan  # planned end of the payment step
-
-    @property
-    def checkout_ms(self) -> float:
-        """Arrival to decision, payment included (ms); NaN while pending."""
-        return self.decision_ms - self.arrival_ms
-
-    @property
-    def latency_ms(self) -> float:
-        """Time spent waiting on the inventory: arrival to decision minus time spent paying (ms)."""
-        paying = 0.0
-        if not math.isnan(self.pay_start_ms):
-            paying = max(0.0, min(self.decision_ms, self.pay_end_ms) - self.pay_start_ms)
-        return self.checkout_ms - paying
-
-
-def _plan_buyers(sim: Simulation, p: dict) -> list[BuyerPlan]:
-    """Arrivals, then choices, then payment times, each from its own stream (changing one knob shifts no other)."""
-    n, window = p["buyers"], p["arrival_window_ms"]
-    arrivals_rng = sim.rng("buyers/arrivals")
-    if p["arrival"] == "uniform":
-        arrivals = sorted(arrivals_rng.uniform(0.0, window) for _ in range(n))
-    else:
-        arrivals, t = [], 0.0
-        for _ in range(n):
-            arrivals.append(t)
-            if window > 0:
-                t += arrivals_rng.expovariate(n / window)
-    choices, pay_rng = sim.rng("buyers/choices"), sim.rng("buyers/payment")
-    payment = parse_latency(p["payment_ms"], "payment_ms")
-    plans = []
-    for i, at in enumerate(arrivals):
-        abandons = choices.random() < p["abandon"]
-        fails = choices.random() < p["payment_failure"]
-        plans.append(BuyerPlan(f"b{i}", _REGIONS[i % p["replicas"]], at, payment.sample(pay_rng), abandons, fails))
-    return plans
-
-
-# -- the eventual inventory --------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Sync(Message):
-    """A replica's view of how many seats each replica has sold (a grow-only counter)."""
-
-    sold_by: tuple[tuple[str, int], ...] = ()
-
-
-class EventualReplica(ReservationService):
-    """A regional inventory replica: leases decided locally, sales gossiped to peers.
-
-    Its book counts its own sales and live holds exactly; other replicas' sales
-    enter as ``book.external_sold``, as of the last :class:`Sync` heard.  Merging is
-    an element-wise max, so lost, late or duplicated syncs do no harm and the
-    replicas converge once the network lets them talk.
-    """
-
-    def __init__(self, name: str, sim: Simulation, network: Network, *, seats: int, lease_ms: float,
-                 peers: list[str], sync_interval_ms: float, region: Optional[str] = None,
-                 on_change: Optional[Callable[[ReservationService], None]] = None) -> None:
-        self.peers = [q for q in peers if q != name]
-        self.sync_interval_ms = float(sync_interval_ms)
-        self.sold_by: dict[str, int] = {q: 0 for q in peers}
-        super().__init__(name, sim, network, seats=seats, lease_ms=lease_ms, capacity=None, region=region,
-                         on_change=on_change)
-
-    def start(self) -> None:
-        """Begin gossiping, at a random phase so replicas do not sync in lockstep."""
-        phase = self.sim.rng(f"sync/{self.name}").uniform(0.0, self.sync_interval_ms)
-        self.set_timer(phase, self._gossip)
-
-    def on_restart(self) -> None:
-        """Resume leases (see the service) and gossip."""
-        super().on_restart()
-        self.set_timer(0.0, self._gossip)
-
-    def _gossip(self) -> None:
-        if self.peers:
-            self.broadcast(self.peers, Sync(tuple(self.sold_by.items())))
-        self.set_timer(self.sync_interval_ms, self._gossip)
-
-    def on_Sync(self, msg: Sync, src: str) -> None:
-        """Merge a peer's counter (max per replica) and update what we believe others sold."""
-        changed = False
-        for replica, count in msg.sold_by:
-            if replica != self.name and count > self.sold_by.get(replica, 0):
-                self.sold_by[replica] = count
-                changed = True
-        if changed:
-            self.book.external_sold = sum(c for r, c in self.sold_by.items() if r != self.name)
-            self._changed()
-
-    def on_sale(self, hold: Hold) -> None:
-        """Count our own sale in the gossiped counter."""
-        self.sold_by[self.name] += 1
-
-    def known_sold(self) -> int:
-        """Sales this replica knows of: its own plus what it has heard from peers."""
-        return sum(self.sold_by.values())
-
-
-# -- web servers: where buyers check out ----------------------------------------------------
-
-class WebServer(Node):
-    """Runs the checkouts of its region's buyers against one inventory node, behind an optional breaker.
-
-    Sessions are volatile: a crash fails the buyers being served (their holds, if
-    any, expire on their own).  The breaker survives a crash with its counters but
-    restarts closed.
-    """
-
-    def __init__(self, name: str, sim: Simulation, network: Network, *, region: str, target: str,
-                 timeout_ms: float, retries: int, breaker: Optional[CircuitBreaker],
-                 on_decision: Callable[[BuyerRecord], None]) -> None:
-        self.target = target
-        self.timeout_ms = timeout_ms
-        self.retries = retries
-        self.breaker = breaker
-        self.on_decision = on_decision
-        self.timeouts = 0
-        super().__init__(name, sim, network, region=region)
-
-    def init_volatile(self) -> None:
-        """Checkouts in progress live in memory only."""
-        self._sessions: dict[str, tuple[BuyerPlan, BuyerRecord]] = {}
-
-    def on_crash(self) -> None:
-        """Every checkout in progress dies with the process."""
-        sessions, self._sessions = self._sessions, {}
-        for _plan, rec in sessions.values():
-            self._decide(rec, "failed", "web server crashed")
-
-    def on_restart(self) -> None:
-        """A fresh process starts with a closed breaker."""
-        if self.breaker is not None:
-            self.breaker.reset(self.sim.now)
-
-    def arrive(self, plan: BuyerPlan, rec: BuyerRecord) -> None:
-        """A buyer starts checking out now."""
-        if not self.alive:
-            self._decide(rec, "failed", "web server down")
-            return
-        self._sessions[plan.buyer] = (plan, rec)
-        self._reserve(plan, rec, 1)
-
-    def _decide(self, rec: BuyerRecord, outcome: str, detail: str = "") -> None:
-        self._sessions.pop(rec.buyer, None)
-        rec.outcome, rec.detail, rec.decision_ms = outcome, detail, self.sim.now
-        self.on_decision(rec)
-
-    def _healthy(self, ok: bool) -> None:
-        if self.breaker is not None:
-            (self.breaker.record_success if ok else self.breaker.record_failure)(self.sim.now)
-
-    # -- step 1: take a seat ---------------------------------------------------------
-    def _reserve(self, plan: BuyerPlan, rec: BuyerRecord, attempt: int) -> None:
-        if self.breaker is not None and not self.breaker.allow(self.sim.now):
-            self._decide(rec, "failed-fast", "breaker open")
-            return
-        rec.attempts += 1
-        # The deadline lets a drowning service skip work whose caller has given up.
-        msg = Reserve(req_id=self.sim.next_id(), key=plan.buyer, deadline_ms=self.sim.now + self.timeout_ms)
-        self.request(self.target, msg, self.timeout_ms,
-                     lambda reply, _src: self._reserved(plan, rec, reply),
-                     lambda: self._reserve_timed_out(plan, rec, attempt))
-
-    def _reserve_timed_out(self, plan: BuyerPlan, rec: BuyerRecord, attempt: int) -> None:
-        self.timeouts += 1
-        self._healthy(False)
-        if attempt <= self.retries:
-            self._reserve(plan, rec, attempt + 1)
-        else:
-            self._decide(rec, "failed", "reserve timed out")
-
-    def _reserved(self, plan: BuyerPlan, rec: BuyerRecord, reply: ReserveReply) -> None:
-        self._healthy(reply.status != "overloaded")
-        if reply.status == "held":
-            rec.hold_id = reply.hold_id
-            rec.pay_start_ms, rec.pay_end_ms = self.sim.now, self.sim.now + plan.payment_ms
-            self.set_timer(plan.payment_ms, self._paid, plan, rec)
-        elif reply.status == "sold-out":
-            self._decide(rec, "sold-out")
-        elif reply.status == "confirmed":  # only a very late duplicate could see this
-            self._decide(rec, "sold")
-        else:
-            self._decide(rec, "failed", f"reserve {reply.status}")
-
-    # -- step 2: pay -----------------------------------------------------------------
-    def _paid(self, plan: BuyerPlan, rec: BuyerRecord) -> None:
-        # Neither case cancels the hold: the lease is what gives the seat back, which
-        # also covers buyers who simply close the tab.
-        if plan.abandons:
-            self._decide(rec, "abandoned")
-        elif plan.payment_fails:
-            self._decide(rec, "payment-failed")
-        else:
-            self._confirm(plan, rec, 1)
-
-    # -- step 3: confirm --------------------------------------------------------------
-    def _confirm(self, plan: BuyerPlan, rec: BuyerRecord, attempt: int) -> None:
-        rec.attempts += 1
-        msg = Confirm(req_id=self.sim.next_id(), hold_id=rec.hold_id)
-        self.request(self.target, msg, self.timeout_ms,
-                     lambda reply, _src: self._confirmed(plan, rec, reply, attempt),
-                     lambda: self._confirm_failed(plan, rec, attempt, "confirm timed out"))
-
-    def _confirm_failed(self, plan: BuyerPlan, rec: BuyerRecord, attempt: int, why: str) -> None:
-        if why.endswith("timed out"):
-            self.timeouts += 1
-        self._healthy(False)
-        if attempt <= self.retries:
-            self._confirm(plan, rec, attempt + 1)  # same hold id: a repeat cannot sell twice
-        else:
-            self._decide(rec, "failed", why)
-
-    def _confirmed(self, plan: BuyerPlan, rec: BuyerRecord, reply: ConfirmReply, attempt: int) -> None:
-        if reply.status == "overloaded":
-            self._confirm_failed(plan, rec, attempt, "confirm overloaded")
-            return
-        self._healthy(True)
-        if reply.status in ("confirmed", "already-confirmed"):
-            self._decide(rec, "sold")
-        elif reply.status == "expired":
-            self._decide(rec, "expired", "paid after the lease ran out: refunded")
-        else:
-            self._decide(rec, "failed", f"confirm {reply.status}")
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -440,8 +171,8 @@ def _append(series: list[tuple[float, int]], t: float, value: int) -> None:
         series.append((t, value))
 
 
-def run_tickets(seed: int, p: dict) -> TicketsResult:
-    """Build the regions, run the sale and the faults, and measure what happened."""
+def _run_tickets(seed: int, p: dict, _hooks: dict) -> TicketsResult:
+    """Build the regions, run the sale and the faults, and measure what happened (``TICKETS.run``)."""
     sim = Simulation(seed, trace=True, max_events=EVENT_BUDGET)
     faults = parse_faults(p["faults"])
     net = Network(sim, NetworkOptions(latency=p["latency"], loss=p["loss"], duplicate=p["duplicate"]))
@@ -471,8 +202,8 @@ def run_tickets(seed: int, p: dict) -> TicketsResult:
             SERVICE, sim, net, seats=seats, lease_ms=p["lease_ms"], capacity=p["capacity"],
             service_time=p["service_ms"], queue_limit=p["queue_limit"], region=nodes[SERVICE], on_change=on_change)
 
-    plans = _plan_buyers(sim, p)
-    records = {pl.buyer: BuyerRecord(pl.buyer, pl.region, f"web{_REGIONS.index(pl.region)}", pl.arrival_ms)
+    plans = plan_buyers(sim, p, REGIONS[:p["replicas"]])
+    records = {pl.buyer: BuyerRecord(pl.buyer, pl.region, f"web{REGIONS.index(pl.region)}", pl.arrival_ms)
                for pl in plans}
     left = {"undecided": len(plans)}
     finished = sim.env.event()
@@ -484,7 +215,7 @@ def run_tickets(seed: int, p: dict) -> TicketsResult:
 
     webs: list[WebServer] = []
     for i in range(p["replicas"]):
-        region = _REGIONS[i]
+        region = REGIONS[i]
         breaker = (CircuitBreaker(p["breaker_failures"], p["breaker_open_ms"], name=f"web{i}")
                    if p["breaker"] else None)
         webs.append(WebServer(f"web{i}", sim, net, region=region, target=f"r{i}" if eventual else SERVICE,
@@ -492,7 +223,7 @@ def run_tickets(seed: int, p: dict) -> TicketsResult:
                               on_decision=on_decision))
     local = parse_latency(p["local_latency"], "local_latency")
     wide = parse_latency(p["latency"], "latency")
-    regions = _REGIONS[:p["replicas"]]
+    regions = REGIONS[:p["replicas"]]
     for a in regions:
         for b in regions:
             if a <= b:
@@ -501,7 +232,7 @@ def run_tickets(seed: int, p: dict) -> TicketsResult:
         if isinstance(node, EventualReplica):
             node.start()
     for pl in plans:
-        sim.schedule(pl.arrival_ms, webs[_REGIONS.index(pl.region)].arrive, pl, records[pl.buyer])
+        sim.schedule(pl.arrival_ms, webs[REGIONS.index(pl.region)].arrive, pl, records[pl.buyer])
     net.apply(faults)
 
     # Every checkout step has a timeout, so all buyers are decided; the cap is a
@@ -588,7 +319,7 @@ TICKETS = register_scenario(Scenario(
     summary="the last seat: many buyers, limited seats; eventual local counters oversell, "
             "a leased reservation service does not",
     params=PARAMS,
-    runner=run_tickets,
+    runner=_run_tickets,
     cross_check=_cross_check,
     work=lambda p: (p["buyers"], "buyers"),
     max_work=20_000,

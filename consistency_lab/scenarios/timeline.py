@@ -15,8 +15,8 @@ With ``reconciliation=on`` a daemon pages through the users every
 the source of truth and overwrites it when they differ.  The run continues past the
 workload until the consumer has drained, then for one full sweep plus one interval,
 so the daemon has had every chance to finish.  A lab can replace the daemon by its
-own job (``run_timeline(..., job_factory=...)``), which the scenario measures from the
-outside by watching the feed's writes.
+own job (``TIMELINE.run(..., hooks={"job_factory": ...})``), which the scenario measures
+from the outside by watching the feed's writes.
 
 One *item* of the daemon is one user: (follows, own posts, timeline).  A
 *divergent timeline* is a user whose timeline differs from the source of truth.
@@ -24,6 +24,10 @@ A repair is *false* when the item was only lagging: replaying the events already
 on their way (published, not lost, not yet handled; in production order) onto the
 feed would have made it right without help (see
 :mod:`consistency_lab.patterns.reconciliation`).
+
+This module is the run: parameters, workload, the wiring of log, consumers and
+daemon, and the metrics.  The world it runs (social service, feed, reconciler) is
+:mod:`.timeline_world`.
 """
 
 from __future__ import annotations
@@ -41,11 +45,10 @@ from ..streams.lineage import Journey, Lineage
 from ..streams.log import Event, EventLog, Producer
 from ..streams.monitors import LagMonitor, LagSample, SeriesMonitor, stream_metrics
 from . import register_scenario
-from .base import EVENT_BUDGET, Param, RunResult, Scenario, stop_note
+from .base import EVENT_BUDGET, Hook, Param, RunResult, Scenario, stop_note
+from .timeline_world import FeedService, Item, SocialGraph, TimelineReconciler, divergent_timelines
 
-__all__ = ["TimelineResult", "SocialGraph", "FeedService", "TimelineReconciler", "run_timeline", "TIMELINE"]
-
-Item = tuple[frozenset, frozenset, frozenset]  # (follows, own posts, timeline)
+__all__ = ["TimelineResult", "TIMELINE"]
 
 PARAMS = (
     Param("users", int, 40, "number of users", low=2, high=10_000),
@@ -89,201 +92,39 @@ class TimelineResult(RunResult):
     end_time: float = 0.0
 
 
-class SocialGraph:
-    """The source of truth: who follows whom, who posted what, and each user's true timeline.
-
-    It also remembers the event behind each fact, so a repair can name the events
-    whose effect it restores (lineage), and when each user's record last changed.
-    """
-
-    def __init__(self, users: list[str]) -> None:
-        self.users = users
-        self.follows: dict[str, dict[str, str]] = {u: {} for u in users}  # followee -> Followed event id
-        self.followers: dict[str, dict[str, None]] = {u: {} for u in users}
-        self.posts_by: dict[str, dict[str, str]] = {u: {} for u in users}  # post -> Posted event id
-        self.timelines: dict[str, set[str]] = {u: set() for u in users}
-        self.unfollowed_by: dict[tuple[str, str], str] = {}  # (follower, followee) -> Unfollowed event id
-        self.changed_at: dict[str, float] = {u: 0.0 for u in users}
-        self.post_event: dict[str, str] = {}
-
-    def follow(self, a: str, b: str, event_id: str, now: float) -> None:
-        """``a`` starts following ``b``."""
-        self.follows[a][b] = event_id
-        self.followers[b][a] = None
-        self.timelines[a].update(self.posts_by[b])
-        self.changed_at[a] = now
-
-    def unfollow(self, a: str, b: str, event_id: str, now: float) -> None:
-        """``a`` stops following ``b``."""
-        del self.follows[a][b]
-        del self.followers[b][a]
-        self.timelines[a].difference_update(self.posts_by[b])
-        self.unfollowed_by[(a, b)] = event_id
-        self.changed_at[a] = now
-
-    def post(self, b: str, post: str, event_id: str, now: float) -> None:
-        """``b`` publishes ``post``: it joins every follower's timeline."""
-        self.posts_by[b][post] = event_id
-        self.post_event[post] = event_id
-        self.changed_at[b] = now
-        for f in self.followers[b]:
-            self.timelines[f].add(post)
-            self.changed_at[f] = now
-
-    def item(self, u: str) -> Item:
-        """User ``u``'s record as the feed should hold it."""
-        return frozenset(self.follows[u]), frozenset(self.posts_by[u]), frozenset(self.timelines[u])
+HOOKS = (
+    Hook("reconciler_factory", "reconciler_factory(social, feed) -> a Reconciler (a lab's) that the package's "
+         "daemon drives; the reference TimelineReconciler still measures it"),
+    Hook("job_factory", "job_factory(social, feed, reference) -> a whole reconciliation job (a lab's): the "
+         "scenario calls job.run_pass(now) every scan_interval_ms and measures it from the outside"),
+)
 
 
-class FeedService:
-    """The derived side: an :class:`~consistency_lab.streams.consumer.EventHandler` building timelines.
-
-    Its updates are set operations, so a redelivered event changes nothing; but an
-    event that never arrives, or a follow and unfollow applied in the wrong order,
-    leaves the feed wrong until something repairs it.
-    """
-
-    def __init__(self, users: list[str], on_handled: Any = None) -> None:
-        self.follows: dict[str, set[str]] = {u: set() for u in users}
-        self.followers: dict[str, set[str]] = {u: set() for u in users}
-        self.posts_by: dict[str, set[str]] = {u: set() for u in users}
-        self.timelines: dict[str, set[str]] = {u: set() for u in users}
-        self.on_handled = on_handled
-
-    def handle(self, event: Event) -> str:
-        """Apply one follow, unfollow or post event to the feed."""
-        a = event.key
-        if event.type == "Followed":
-            b = event.payload["followee"]
-            self.follows[a].add(b)
-            self.followers[b].add(a)
-            self.timelines[a].update(self.posts_by[b])
-        elif event.type == "Unfollowed":
-            b = event.payload["followee"]
-            self.follows[a].discard(b)
-            self.followers[b].discard(a)
-            self.timelines[a].difference_update(self.posts_by[b])
-        elif event.type == "Posted":
-            post = event.payload["post"]
-            self.posts_by[a].add(post)
-            for f in self.followers[a]:
-                self.timelines[f].add(post)
-        else:
-            raise ValueError(f"feed cannot handle event type {event.type!r}")
-        if self.on_handled is not None:
-            self.on_handled(event)
-        return "applied"
-
-    def item(self, u: str) -> Item:
-        """User ``u``'s record as the feed holds it now."""
-        return frozenset(self.follows[u]), frozenset(self.posts_by[u]), frozenset(self.timelines[u])
-
-    def overwrite(self, u: str, item: Item) -> None:
-        """Replace user ``u``'s record (idempotent), keeping the followers index in step."""
-        follows, posts, timeline = item
-        for b in self.follows[u] - follows:
-            self.followers[b].discard(u)
-        for b in follows - self.follows[u]:
-            self.followers[b].add(u)
-        self.follows[u] = set(follows)
-        self.posts_by[u] = set(posts)
-        self.timelines[u] = set(timeline)
-
-
-class TimelineReconciler:
-    """The timeline daemon's :class:`~consistency_lab.patterns.reconciliation.Reconciler`: one item per user."""
-
-    def __init__(self, social: SocialGraph, feed: FeedService, in_flight: dict[str, Event]) -> None:
-        self.social = social
-        self.feed = feed
-        self.in_flight = in_flight
-
-    def keys(self) -> list[str]:
-        """Every user, in a fixed order."""
-        return self.social.users
-
-    def expected(self, key: str) -> Item:
-        """The user's record in the source of truth."""
-        return self.social.item(key)
-
-    def actual(self, key: str) -> Item:
-        """The user's record in the feed."""
-        return self.feed.item(key)
-
-    def repair(self, key: str, value: Item) -> None:
-        """Overwrite the user's feed record."""
-        self.feed.overwrite(key, value)
-
-    def changed_at(self, key: str) -> float:
-        """When the user's true record last changed (ms)."""
-        return self.social.changed_at[key]
-
-    def would_converge(self, key: str) -> bool:
-        """Oracle: would the events in flight, replayed in production order, fix this user by themselves?"""
-        feed = self.feed
-        follows = set(feed.follows[key])
-        posts = set(feed.posts_by[key])
-        timeline = set(feed.timelines[key])
-        extra: dict[str, set[str]] = {}
-        for e in self.in_flight.values():
-            if e.type == "Posted":
-                extra.setdefault(e.key, set()).add(e.payload["post"])
-                if e.key == key:
-                    posts.add(e.payload["post"])
-                if e.key in follows:
-                    timeline.add(e.payload["post"])
-            elif e.key == key:
-                b = e.payload["followee"]
-                known = feed.posts_by[b] | extra.get(b, set())
-                if e.type == "Followed":
-                    follows.add(b)
-                    timeline |= known
-                else:
-                    follows.discard(b)
-                    timeline -= known
-        return (frozenset(follows), frozenset(posts), frozenset(timeline)) == self.social.item(key)
-
-    def explain(self, key: str) -> list[str]:
-        """Ids of the events whose effect a repair of this user restores (at most 10)."""
-        social = self.social
-        exp_follows, exp_posts, exp_timeline = social.item(key)
-        follows, posts, timeline = self.feed.item(key)
-        ids = []
-        for b in sorted(exp_follows ^ follows):
-            ids.append(social.follows[key].get(b) or social.unfollowed_by.get((key, b), ""))
-        for p in sorted((exp_posts ^ posts) | (exp_timeline ^ timeline)):
-            ids.append(social.post_event.get(p, ""))
-        return [i for i in dict.fromkeys(ids) if i][:10]
-
-
-def _divergent_timelines(social: SocialGraph, feed: FeedService) -> int:
-    return sum(1 for u in social.users if feed.timelines[u] != social.timelines[u])
-
-
-def run_timeline(seed: int, p: dict, *,
-                 reconciler_factory: Optional[Callable[[SocialGraph, FeedService], Reconciler]] = None,
-                 job_factory: Optional[Callable[[SocialGraph, FeedService, TimelineReconciler], Any]] = None
-                 ) -> TimelineResult:
+def _run_timeline(seed: int, p: dict, hooks: dict) -> TimelineResult:
     """Run the workload, the lossy feed and (optionally) the daemon; measure divergence and repair.
 
-    ``reconciler_factory(social, feed)`` swaps in another reconciler (a lab's) that the
-    package's daemon drives; it is still measured by the reference :class:`TimelineReconciler`.
+    Called by ``TIMELINE.run(seed, hooks=..., **params)`` with validated parameters.
 
-    ``job_factory(social, feed, reference)`` swaps in a whole reconciliation *job* (a lab's
-    own paging loop) instead of the daemon: with ``reconciliation="on"`` the scenario calls
-    ``job.run_pass(now)`` every ``scan_interval_ms`` (first pass after one interval) and
-    measures the job from the outside, by watching every ``feed.overwrite``: a write is a
-    repair; it is false when the user's feed record already equalled the truth or when
-    ``reference.would_converge(user)`` held (the daemon's definitions); time to repair is
-    measured from ``social.changed_at[user]``; it is verified when the record equals the truth
-    right after.  ``passes``, ``scanned``, ``found`` and ``deferred`` come from the dicts the
-    job's ``run_pass`` returns (missing keys count as 0).  The job handles its own grace
-    period; ``grace_ms`` still stretches the settle time and the convergence bound.
+    The ``reconciler_factory(social, feed)`` hook swaps in another reconciler (a lab's)
+    that the package's daemon drives; it is still measured by the reference
+    :class:`TimelineReconciler`.
 
-    ``p`` must be validated parameters (``TIMELINE.validate({...})``).
+    The ``job_factory(social, feed, reference)`` hook swaps in a whole reconciliation
+    *job* (a lab's own paging loop) instead of the daemon: with ``reconciliation="on"``
+    the scenario calls ``job.run_pass(now)`` every ``scan_interval_ms`` (first pass after
+    one interval) and measures the job from the outside, by watching every
+    ``feed.overwrite``: a write is a repair; it is false when the user's feed record
+    already equalled the truth or when ``reference.would_converge(user)`` held (the
+    daemon's definitions); time to repair is measured from ``social.changed_at[user]``;
+    it is verified when the record equals the truth right after.  ``passes``,
+    ``scanned``, ``found`` and ``deferred`` come from the dicts the job's ``run_pass``
+    returns (missing keys count as 0).  The job handles its own grace period;
+    ``grace_ms`` still stretches the settle time and the convergence bound.
     """
+    reconciler_factory: Optional[Callable[[SocialGraph, FeedService], Reconciler]] = hooks.get("reconciler_factory")
+    job_factory: Optional[Callable[[SocialGraph, FeedService, TimelineReconciler], Any]] = hooks.get("job_factory")
     if reconciler_factory is not None and job_factory is not None:
-        raise ValueError("pass either reconciler_factory (a reconciler for the package's daemon) or "
+        raise ValueError("hooks: pass either reconciler_factory (a reconciler for the package's daemon) or "
                          "job_factory (a whole reconciliation job), not both")
     sim = Simulation(seed, trace=True, max_events=EVENT_BUDGET)
     lineage = Lineage(sim)
@@ -306,7 +147,7 @@ def run_timeline(seed: int, p: dict, *,
     sweep_ms = math.ceil(len(users) / p["page_size"]) * p["scan_interval_ms"]
     settle_ms = p["grace_ms"] + sweep_ms + p["scan_interval_ms"]
     sample_ms = max(10.0, (duration + settle_ms) / 200.0)
-    divergence = SeriesMonitor(sim, lambda: _divergent_timelines(social, feed), sample_ms, "divergent_timelines")
+    divergence = SeriesMonitor(sim, lambda: divergent_timelines(social, feed), sample_ms, "divergent_timelines")
     lag = LagMonitor(sim, group, max(1.0, sample_ms / 4))
 
     reference = TimelineReconciler(social, feed, in_flight)
@@ -506,7 +347,7 @@ def _metrics(p: dict, sim: Simulation, social: SocialGraph, feed: FeedService, p
              group: ConsumerGroup, lag: LagMonitor, divergence: SeriesMonitor, daemon: ReconciliationDaemon,
              report: dict[str, float], duration: float) -> dict[str, Any]:
     series = divergence.series
-    final = _divergent_timelines(social, feed)
+    final = divergent_timelines(social, feed)
     converged_at = math.nan
     if final == 0:
         # The start of the last run of zero samples at or after the end of the workload.
@@ -538,7 +379,8 @@ TIMELINE = register_scenario(Scenario(
     name="timeline",
     summary="follows and posts feed timelines through a lossy, lagging consumer; a daemon repairs the drift",
     params=PARAMS,
-    runner=run_timeline,
+    runner=_run_timeline,
+    hooks=HOOKS,
     work=lambda p: (p["posts"] + p["follows"], "posts + follows"),
     max_work=10_000,
 ))

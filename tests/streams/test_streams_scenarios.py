@@ -195,18 +195,18 @@ class StudentJob:
 
 def test_a_student_reconciler_plugs_in_and_is_measured_by_the_reference(timeline_runs):
     from consistency_lab.patterns import Reconciler
-    from consistency_lab.scenarios.timeline import run_timeline
-    params = TIMELINE.validate({**SMALL, "reconciliation": "on"})
-    good = run_timeline(0, params, reconciler_factory=StudentJob)
+    params = {**SMALL, "reconciliation": "on"}
+    good = TIMELINE.run(0, hooks={"reconciler_factory": StudentJob}, **params)
     assert isinstance(StudentJob(None, None), Reconciler)
     assert good.metrics == _nan_safe(timeline_runs[("on", 0)].metrics, good.metrics)
-    buggy = run_timeline(0, params, reconciler_factory=lambda s, f: StudentJob(s, f, repair_follows=False))
+    buggy = TIMELINE.run(0, hooks={"reconciler_factory": lambda s, f: StudentJob(s, f, repair_follows=False)},
+                         **params)
     assert buggy.metrics["reconciliation_success_rate"] < 1.0
 
 
 def test_a_student_handler_plugs_into_the_cart():
     from consistency_lab.patterns import StatefulHandler
-    from consistency_lab.scenarios.cart import cart_reducer, run_cart
+    from consistency_lab.scenarios.cart import cart_reducer
 
     class SeenIds:
         """A lab's first attempt: remembers ids, ignores order."""
@@ -220,8 +220,7 @@ def test_a_student_handler_plugs_into_the_cart():
                 self.state[event.key] = cart_reducer(self.state.get(event.key), event)
 
     assert isinstance(SeenIds(), StatefulHandler)
-    params = CART.validate({"carts": 30})
-    custom = run_cart(1, params, handler_factory=lambda sim: SeenIds())
+    custom = CART.run(1, hooks={"handler_factory": lambda sim: SeenIds()}, carts=30)
     dedupe = CART.run(1, handler="dedupe", carts=30)
     assert custom.params["handler"] == "custom"
     assert custom.metrics["carts_wrong_at_checkout"] == dedupe.metrics["carts_wrong_at_checkout"] > 0

@@ -1,10 +1,10 @@
-"""run_timeline(..., job_factory=...): a lab's whole reconciliation job, measured from the outside."""
+"""TIMELINE.run(..., hooks={"job_factory": ...}): a lab's whole reconciliation job, measured from the outside."""
 
 import math
 
 import pytest
 
-from consistency_lab.scenarios.timeline import TIMELINE, run_timeline
+from consistency_lab.scenarios.timeline import TIMELINE
 
 SMALL = {"users": 20, "posts": 150, "follows": 150, "duration_ms": 3_000.0, "loss": 0.05,
          "scan_interval_ms": 200.0, "page_size": 5}
@@ -70,9 +70,9 @@ def _same(a, b):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_reference_job_matches_the_daemon_exactly(seed, grace_ms):
     p = _params(grace_ms=grace_ms)
-    daemon = run_timeline(seed, p)
-    job = run_timeline(seed, p, job_factory=lambda social, feed, ref: PagedReferenceJob(ref, p["page_size"],
-                                                                                       grace_ms))
+    daemon = TIMELINE.run(seed, **p)
+    job = TIMELINE.run(seed, hooks={"job_factory": lambda social, feed, ref: PagedReferenceJob(ref, p["page_size"],
+                                                                                              grace_ms)}, **p)
     assert job.metrics["divergent_timelines_final"] == job.metrics["divergent_users_final"] == 0
     assert job.metrics["repairs"] == daemon.metrics["repairs"] > 0
     differing = {k for k in daemon.metrics if not _same(daemon.metrics[k], job.metrics[k])}
@@ -86,7 +86,7 @@ def test_the_reference_job_matches_the_daemon_exactly(seed, grace_ms):
 
 def test_a_blind_job_makes_mostly_false_repairs():
     p = _params()
-    r = run_timeline(0, p, job_factory=lambda social, feed, ref: BlindJob(social, feed))
+    r = TIMELINE.run(0, hooks={"job_factory": lambda social, feed, ref: BlindJob(social, feed)}, **p)
     m = r.metrics
     assert m["divergent_timelines_final"] == 0
     assert m["repairs"] == p["users"] * m["passes"]
@@ -94,19 +94,19 @@ def test_a_blind_job_makes_mostly_false_repairs():
     assert sum(rec.reason == "already equal" for rec in r.repairs) > 0.8 * m["repairs"]
     assert m["reconciliation_success_rate"] == 1.0
     assert m["scanned"] == p["users"] * m["passes"] and m["scan_cost_per_pass"] == p["users"]
-    daemon = run_timeline(0, p).metrics
+    daemon = TIMELINE.run(0, **p).metrics
     assert m["false_repairs"] > 10 * daemon["false_repairs"]
 
 
 def test_a_job_that_never_repairs_leaves_divergence():
     p = _params()
-    r = run_timeline(0, p, job_factory=lambda social, feed, ref: IdleJob(3))
+    r = TIMELINE.run(0, hooks={"job_factory": lambda social, feed, ref: IdleJob(3)}, **p)
     m = r.metrics
     assert m["events_lost"] > 0 and m["divergent_timelines_final"] > 0
     assert m["repairs"] == m["false_repairs"] == 0 and math.isnan(m["convergence_time_s"])
     assert m["passes"] > 0 and m["scanned"] == 3 * m["passes"] and m["reconciliation_success_rate"] == 1.0
     assert math.isnan(m["time_to_repair_p50_s"])
-    off = run_timeline(0, _params(reconciliation="off")).metrics
+    off = TIMELINE.run(0, **_params(reconciliation="off")).metrics
     assert m["divergent_timelines_final"] == off["divergent_timelines_final"]
 
 
@@ -126,7 +126,7 @@ def test_writes_are_measured_even_through_a_kept_reference_and_wrong_writes_are_
                     n += 1
             return {"scanned": len(self.social.users), "found": n, "repaired": n}
 
-    r = run_timeline(1, _params(), job_factory=lambda social, feed, ref: WrongWriter(social, feed))
+    r = TIMELINE.run(1, hooks={"job_factory": lambda social, feed, ref: WrongWriter(social, feed)}, **_params())
     assert r.metrics["repairs"] > 0 and r.metrics["reconciliation_success_rate"] < 1.0
     assert r.metrics["found"] == sum(p.found for p in r.passes) > 0
 
@@ -142,14 +142,15 @@ def test_odd_pass_results_count_as_zero_and_off_never_builds_the_job():
         built.append(1)
         return Odd()
 
-    r = run_timeline(0, _params(), job_factory=factory)
+    r = TIMELINE.run(0, hooks={"job_factory": factory}, **_params())
     assert built == [1] and r.metrics["passes"] > 0 and r.metrics["scanned"] == r.metrics["found"] == 0
-    off = run_timeline(0, _params(reconciliation="off"), job_factory=factory)
+    off = TIMELINE.run(0, hooks={"job_factory": factory}, **_params(reconciliation="off"))
     assert built == [1] and off.metrics["passes"] == 0
 
 
 def test_bad_hook_use_is_a_clear_error():
     with pytest.raises(ValueError, match="not both"):
-        run_timeline(0, _params(), reconciler_factory=lambda s, f: None, job_factory=lambda s, f, r: None)
+        TIMELINE.run(0, hooks={"reconciler_factory": lambda s, f: None, "job_factory": lambda s, f, r: None},
+                     **_params())
     with pytest.raises(ValueError, match="no run_pass"):
-        run_timeline(0, _params(), job_factory=lambda s, f, r: object())
+        TIMELINE.run(0, hooks={"job_factory": lambda s, f, r: object()}, **_params())

@@ -1,177 +1,23 @@
 """Public checks of lab 02, ``lab02_reconciliation``: finding and repairing drift in a social timeline.
 
-Students run these with ``check("q1_detect")`` and friends.  The small helpers below (a
-reconciler over two dicts, a four-user social network, a timeline run that keeps the job)
-are shared with the hidden checks.
+Students run these with ``check("q1_detect")`` and friends.  The world they run in (small
+stores, a four-user social network, timeline runs that keep the job) is
+:mod:`._lab02_world`, shared with the hidden checks.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional
 
 from consistency_lab.grading import check_for
 from consistency_lab.patterns.reconciliation import Reconciler
-from consistency_lab.scenarios.timeline import TIMELINE, FeedService, SocialGraph, run_timeline
-from consistency_lab.streams.log import Event
+from consistency_lab.scenarios.timeline import TIMELINE
+
+from ._lab02_world import (CHECK_WORLD, DictStore, OracleStore, TimedStore, count_overwrites,
+                           keys_compared_per_pass, outside_view, pass_value, report_mismatches, run_with_job,
+                           timeline_params, tiny_world)
 
 LAB = "lab02_reconciliation"
-
-#: A small timeline world for checks: quick to run, with enough drift and lag to matter.
-CHECK_WORLD = {"users": 20, "posts": 150, "follows": 150, "duration_ms": 3_000.0, "loss": 0.05,
-               "publish_latency_ms": 30.0, "consumer_crashes": 2, "scan_interval_ms": 200.0, "page_size": 5}
-
-
-# -- helpers shared with the hidden checks ------------------------------------------------------
-
-class DictStore:
-    """A reconciler over two dicts (truth and copy) that records what a job does with it."""
-
-    def __init__(self, truth: dict, copy: dict) -> None:
-        self.truth = dict(truth)
-        self.copy = dict(copy)
-        self.compared: list = []       # every key passed to actual(), in call order
-        self.repairs: list = []        # every (key, value) passed to repair()
-
-    def keys(self) -> list:
-        return list(self.truth)
-
-    def expected(self, key: Any) -> Any:
-        return self.truth[key]
-
-    def actual(self, key: Any) -> Any:
-        self.compared.append(key)
-        return self.copy.get(key)
-
-    def repair(self, key: Any, value: Any) -> None:
-        self.repairs.append((key, value))
-        self.copy[key] = value
-
-
-class TimedStore(DictStore):
-    """A DictStore that also says when each key's truth last changed (ms)."""
-
-    def __init__(self, truth: dict, copy: dict, changed: dict) -> None:
-        super().__init__(truth, copy)
-        self.changed = dict(changed)
-
-    def changed_at(self, key: Any) -> float:
-        return self.changed.get(key, 0.0)
-
-
-class OracleStore(TimedStore):
-    """A TimedStore with the simulation's oracle: keys in ``lagging`` would heal by themselves."""
-
-    def __init__(self, truth: dict, copy: dict, changed: dict, lagging: set) -> None:
-        super().__init__(truth, copy, changed)
-        self.lagging = set(lagging)
-
-    def would_converge(self, key: Any) -> bool:
-        # Like the real oracle: an item that is already right stays right.
-        return self.copy.get(key) == self.truth[key] or key in self.lagging
-
-
-def keys_compared_per_pass(job: Any, store: DictStore, passes: int, start: float = 1000.0,
-                           step: float = 100.0) -> tuple[list[list], list[dict]]:
-    """Run ``passes`` passes; return the distinct keys compared in each (in order) and the dicts returned."""
-    seen, results = [], []
-    for i in range(passes):
-        before = len(store.compared)
-        results.append(job.run_pass(start + i * step))
-        seen.append(list(dict.fromkeys(store.compared[before:])))
-    return seen, results
-
-
-def pass_value(result: Any, name: str, who: str = "run_pass") -> Any:
-    """``result[name]`` with a friendly failure when ``run_pass`` did not return a dict holding it."""
-    assert isinstance(result, dict), f"{who} returned {result!r}; it must return a dict like " \
-                                     "{'scanned': ..., 'found': ..., 'repaired': ...}"
-    assert name in result, f"{who} returned {result!r}, which has no {name!r} entry"
-    return result[name]
-
-
-def tiny_world(drop: frozenset = frozenset()) -> tuple[SocialGraph, FeedService, list[Event]]:
-    """Four users; the feed handles every event except the ids in ``drop`` (lost events)."""
-    users = ["u0", "u1", "u2", "u3"]
-    social, feed = SocialGraph(users), FeedService(users)
-    actions = [("e1", "u0", "Followed", {"followee": "u1"}), ("e2", "u1", "Posted", {"post": "p1"}),
-               ("e3", "u0", "Followed", {"followee": "u2"}), ("e4", "u2", "Posted", {"post": "p2"}),
-               ("e5", "u3", "Followed", {"followee": "u1"}), ("e6", "u1", "Posted", {"post": "p3"})]
-    events = []
-    for t, (eid, who, kind, payload) in enumerate(actions, start=1):
-        if kind == "Followed":
-            social.follow(who, payload["followee"], eid, float(t))
-        else:
-            social.post(who, payload["post"], eid, float(t))
-        event = Event(eid, who, kind, payload)
-        events.append(event)
-        if eid not in drop:
-            feed.handle(event)
-    return social, feed, events
-
-
-def count_overwrites(feed: FeedService) -> list:
-    """Replace ``feed.overwrite`` by a wrapper that records each call; returns the record list."""
-    calls: list = []
-    original = feed.overwrite
-
-    def overwrite(user: str, item: Any) -> None:
-        calls.append(user)
-        original(user, item)
-
-    feed.overwrite = overwrite  # type: ignore[method-assign]
-    return calls
-
-
-def timeline_params(**overrides: Any) -> dict:
-    """Validated timeline parameters: CHECK_WORLD plus overrides."""
-    return TIMELINE.validate({**CHECK_WORLD, **overrides})
-
-
-def run_with_job(make_job: Callable[[Any], Any], seed: int, **overrides: Any) -> tuple[Any, Any]:
-    """Run the timeline with the job ``make_job(reference)`` (page and grace from the params); return (run, job)."""
-    p = timeline_params(**overrides)
-    box: dict = {}
-
-    def factory(social: SocialGraph, feed: FeedService, reference: Any) -> Any:
-        box["job"] = make_job(reference)
-        return box["job"]
-
-    return run_timeline(seed, p, job_factory=factory), box.get("job")
-
-
-def same_number(a: Any, b: Any) -> bool:
-    """Equal numbers, NaN equal to NaN, floats within a millionth of a millisecond."""
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
-    return False
-
-
-def outside_view(run: Any) -> dict:
-    """What the scenario measured by watching the feed's writes, in the units of ``report()``."""
-    m = run.metrics
-    return {"found": m["found"], "repaired": m["repairs"], "false_repairs": m["false_repairs"],
-            "time_to_repair_p50_ms": m["time_to_repair_p50_s"] * 1000.0,
-            "time_to_repair_max_ms": m["time_to_repair_max_s"] * 1000.0}
-
-
-REPORT_KEYS = ("found", "repaired", "false_repairs", "time_to_repair_p50_ms", "time_to_repair_max_ms")
-
-
-def report_mismatches(report: Any, expected: dict) -> Optional[str]:
-    """None when ``report`` has every key of ``expected`` with the same value, else a readable difference."""
-    if not isinstance(report, dict):
-        return f"report() returned {report!r}; it must return a dict with the keys {', '.join(REPORT_KEYS)}"
-    missing = [k for k in expected if k not in report]
-    if missing:
-        return f"report() has no {missing[0]!r} entry (it returned {report!r})"
-    wrong = [f"{k}: yours {report[k]!r}, expected {expected[k]!r}" for k in expected
-             if not same_number(report[k], expected[k])]
-    if any(w.startswith("time_to_repair_p50_ms") for w in wrong):
-        wrong.append("(p50 is the median of the repair times, in ms)")
-    return "; ".join(wrong) or None
 
 
 # -- part 1: detect ---------------------------------------------------------------------------
@@ -260,11 +106,13 @@ def repairer_leaves_correct_users_alone(ns):
 
 
 @check_for(lab=LAB, grade_id="q2_repair", points=20,
-           hint="Run the daemon with reconciler_factory=lambda social, feed: TimelineRepairer(social, feed).")
+           hint="Run the daemon with hooks={'reconciler_factory': lambda social, feed: "
+                "TimelineRepairer(social, feed)}.")
 def repairer_heals_a_timeline_run(ns):
     """the daemon with your TimelineRepairer heals a whole timeline run"""
     p = timeline_params()
-    m = run_timeline(0, p, reconciler_factory=lambda social, feed: ns.TimelineRepairer(social, feed)).metrics
+    m = TIMELINE.run(0, hooks={"reconciler_factory": lambda social, feed: ns.TimelineRepairer(social, feed)},
+                     **p).metrics
     assert m["divergent_users_final"] == 0, f"{m['divergent_users_final']} users were still wrong at the end of " \
                                             "the run"
     assert m["reconciliation_success_rate"] == 1.0, \
@@ -348,7 +196,8 @@ def paged_job_waits_out_the_grace_period(ns):
 
 
 @check_for(lab=LAB, grade_id="q3_paging", points=25,
-           hint="run_timeline calls job.run_pass(now) every scan interval; each pass must handle page_size users.")
+           hint="The timeline scenario calls job.run_pass(now) every scan interval; each pass must handle page_size "
+                "users.")
 def paged_job_heals_a_timeline_run(ns):
     """your PagedJob, run by the timeline scenario, heals every user and never writes a correct one"""
     run, _ = run_with_job(lambda ref: ns.PagedJob(ref, CHECK_WORLD["page_size"]), seed=0)

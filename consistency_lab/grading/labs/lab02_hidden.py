@@ -12,10 +12,12 @@ import math
 import random
 
 from consistency_lab.grading import check_for
-from consistency_lab.grading.labs.lab02 import (CHECK_WORLD, LAB, DictStore, OracleStore, TimedStore,
-                                                count_overwrites, keys_compared_per_pass, outside_view, pass_value,
-                                                report_mismatches, run_with_job, timeline_params, tiny_world)
-from consistency_lab.scenarios.timeline import TIMELINE, run_timeline
+from consistency_lab.grading.labs._lab02_world import (CHECK_WORLD, DictStore, OracleStore, TimedStore,
+                                                       count_overwrites, keys_compared_per_pass, outside_view,
+                                                       pass_value, report_mismatches, run_with_job,
+                                                       timeline_params, tiny_world)
+from consistency_lab.grading.labs.lab02 import LAB
+from consistency_lab.scenarios.timeline import TIMELINE
 from consistency_lab.streams.log import Event
 
 #: Harsher worlds: more loss, more crashes, a slower consumer, tiny and uneven pages, grace periods.
@@ -85,7 +87,8 @@ def l02h_repairer_writes_exactly_the_drifted_users(ns):
         def run_pass(self, now):
             return {"scanned": 0, "found": 0, "repaired": 0}
 
-    run_timeline(3, timeline_params(loss=0.15), job_factory=lambda social, feed, ref: Keeper(social, feed))
+    TIMELINE.run(3, hooks={"job_factory": lambda social, feed, ref: Keeper(social, feed)},
+                 **timeline_params(loss=0.15))
     social, feed = box["social"], box["feed"]
     drifted = [u for u in social.users if feed.item(u) != social.item(u)]
     rep = ns.TimelineRepairer(social, feed)
@@ -126,8 +129,9 @@ def l02h_repairer_matches_the_reference_in_harsh_runs(ns):
     for i, harsh in enumerate(HARSH):
         for seed in (11 + i, 20 + i, 29 + i):
             p = timeline_params(**harsh)
-            mine = run_timeline(seed, p, reconciler_factory=lambda social, feed: ns.TimelineRepairer(social, feed))
-            ref = run_timeline(seed, p).metrics
+            hooks = {"reconciler_factory": lambda social, feed: ns.TimelineRepairer(social, feed)}
+            mine = TIMELINE.run(seed, hooks=hooks, **p)
+            ref = TIMELINE.run(seed, **p).metrics
             m = mine.metrics
             where = f"seed {seed}, {harsh}"
             assert m["divergent_users_final"] == 0, f"{where}: {m['divergent_users_final']} users still wrong"
