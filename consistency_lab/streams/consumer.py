@@ -5,8 +5,9 @@ A :class:`ConsumerGroup` reads one topic on behalf of one downstream *handler*
 contract mirrors Kafka's, reduced to what the course needs:
 
 * **Assignment.**  Each partition is owned by at most one live member: partitions
-  are dealt round-robin over the live members sorted by name, so every rebalance
-  with the same members gives the same assignment.
+  are dealt round-robin over the live members sorted by name
+  (:func:`assign_partitions`, a pure function), so every rebalance with the same
+  members gives the same assignment.
 * **Processing.**  A member takes one record at a time from its partitions (in
   turn, so events of different partitions interleave), spends a processing time
   drawn from ``processing_time`` (times its ``slowdown``), then calls
@@ -31,18 +32,18 @@ never shifts the processing times.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Protocol, Sequence, Union, runtime_checkable
 
 from ..latency import Latency, parse_latency
 from ..sim import Simulation, Timer
+from ..validation import count, non_negative, probability, text
 from .log import Event, EventLog, Record
 
 if TYPE_CHECKING:  # pragma: no cover
     from .lineage import Lineage
 
-__all__ = ["EventHandler", "SimulatedCrash", "DeadLetter", "Consumer", "ConsumerGroup"]
+__all__ = ["EventHandler", "SimulatedCrash", "DeadLetter", "Consumer", "ConsumerGroup", "assign_partitions"]
 
 
 @runtime_checkable
@@ -86,22 +87,26 @@ class DeadLetter:
     consumer: str
 
 
-def _non_negative(name: str, value: float, unit: str = "ms") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or math.isinf(value):
-        raise ValueError(f"{name}={value!r} must be a finite number >= 0 {unit}")
-    return float(value)
+def assign_partitions(members: Sequence[str], partitions: Sequence[int]) -> dict[str, list[int]]:
+    """Deal ``partitions`` round-robin over ``members`` sorted by name: member -> its partitions, ascending.
 
-
-def _probability(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}={value!r} must be a probability between 0 and 1")
-    return float(value)
-
-
-def _count(name: str, value: int, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name}={value!r} must be an integer >= {low}")
-    return value
+    Pure and deterministic: the order in which members are given does not matter,
+    every member appears in the result (possibly with no partitions), the counts
+    differ by at most one, and each member's list is in ascending order.  With no
+    members the result is empty (every partition is unowned).
+    """
+    names = sorted(members)
+    if len(set(names)) != len(names):
+        raise ValueError(f"members={list(members)!r} must be distinct names")
+    parts = sorted(partitions)
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"partitions={list(partitions)!r} must be distinct partition numbers")
+    out: dict[str, list[int]] = {name: [] for name in names}
+    if not names:
+        return out
+    for i, p in enumerate(parts):
+        out[names[i % len(names)]].append(p)
+    return out
 
 
 class Consumer:
@@ -137,6 +142,8 @@ class Consumer:
     # -- lifecycle -----------------------------------------------------------
     def crash(self, restart_after_ms: Optional[float] = None) -> None:
         """Stop now, forgetting uncommitted progress; restart after ``restart_after_ms`` if given."""
+        # Checked first, so a bad delay is refused before the member goes down.
+        delay = None if restart_after_ms is None else non_negative("restart_after_ms", restart_after_ms, "ms")
         if not self.alive:
             return
         self.alive = False
@@ -146,9 +153,8 @@ class Consumer:
         self._reset()
         self.sim.record("crash", self.name)
         self.group._member_crashed(self)
-        if restart_after_ms is not None:
-            self.sim.schedule(_non_negative("restart_after_ms", restart_after_ms), self._restart_if,
-                              self._incarnation)
+        if delay is not None:
+            self.sim.schedule(delay, self._restart_if, self._incarnation)
 
     def restart(self) -> None:
         """Come back and rejoin the group (which rebalances)."""
@@ -312,8 +318,7 @@ class ConsumerGroup:
                  dead_letter_topic: Optional[str] = None, lineage: Optional["Lineage"] = None) -> None:
         if not callable(getattr(handler, "handle", None)):
             raise ValueError(f"handler={handler!r} must have a handle(event) method (see EventHandler)")
-        if not isinstance(group_id, str) or not group_id:
-            raise ValueError(f"group_id={group_id!r} must be a non-empty string")
+        text("group_id", group_id)
         self.sim = sim
         self.log = log
         self.topic = topic
@@ -321,15 +326,15 @@ class ConsumerGroup:
         self.handler = handler
         self.group_id = group_id
         self.processing_time = parse_latency(processing_time, "processing_time")
-        self.commit_every = _count("commit_every", commit_every)
-        self.max_attempts = _count("max_attempts", max_attempts)
-        self.retry_backoff_ms = _non_negative("retry_backoff_ms", retry_backoff_ms)
-        self.duplicate = _probability("duplicate", duplicate)
-        self.crash_before_commit = _probability("crash_before_commit", crash_before_commit)
-        self.restart_after_ms = None if restart_after_ms is None else _non_negative("restart_after_ms",
-                                                                                    restart_after_ms)
-        self.session_timeout_ms = _non_negative("session_timeout_ms", session_timeout_ms)
-        self.poll_interval_ms = _non_negative("poll_interval_ms", poll_interval_ms)
+        self.commit_every = count("commit_every", commit_every)
+        self.max_attempts = count("max_attempts", max_attempts)
+        self.retry_backoff_ms = non_negative("retry_backoff_ms", retry_backoff_ms, "ms")
+        self.duplicate = probability("duplicate", duplicate)
+        self.crash_before_commit = probability("crash_before_commit", crash_before_commit)
+        self.restart_after_ms = None if restart_after_ms is None else non_negative("restart_after_ms",
+                                                                                   restart_after_ms, "ms")
+        self.session_timeout_ms = non_negative("session_timeout_ms", session_timeout_ms, "ms")
+        self.poll_interval_ms = non_negative("poll_interval_ms", poll_interval_ms, "ms")
         self.dead_letter_topic = dead_letter_topic or f"{topic}.dlq"
         if self.dead_letter_topic not in log.topics:
             log.create_topic(self.dead_letter_topic, 1)
@@ -360,7 +365,7 @@ class ConsumerGroup:
         self.processing_lags: list[tuple[float, float]] = []
 
         if isinstance(consumers, int) and not isinstance(consumers, bool):
-            names = [f"{group_id}-{i}" for i in range(_count("consumers", consumers))]
+            names = [f"{group_id}-{i}" for i in range(count("consumers", consumers))]
         elif isinstance(consumers, (list, tuple)) and consumers:
             names = list(consumers)
         else:
@@ -434,8 +439,11 @@ class ConsumerGroup:
                 if owner is not None and not self.members[owner].alive and self.members[owner].in_session}
         free = [p for p in range(len(self._owner)) if p not in keep]
         new_owner: list[Optional[str]] = list(self._owner)
-        for i, p in enumerate(free):
-            new_owner[p] = live[i % len(live)].name if live else None
+        for p in free:
+            new_owner[p] = None  # unowned unless a live member gets it below
+        for name, owned in assign_partitions([c.name for c in live], free).items():
+            for p in owned:
+                new_owner[p] = name
         for c in live:
             revoked = [p for p in c.assigned if new_owner[p] != c.name]
             if revoked:
