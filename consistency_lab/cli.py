@@ -39,6 +39,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             for p in sc.params:
                 setting = f"{p.name}={p.default!r}"
                 print(f"    {setting:<30} {p.help} ({p.allowed()})")
+            for h in sc.hooks:
+                # Hooks are Python functions: listed so they are discoverable, passed only from Python.
+                print(f"    hook {h.name:<25} {h.help} (Python only: hooks={{{h.name!r}: ...}})")
         return 0
     try:
         scenario = get_scenario(args.name)

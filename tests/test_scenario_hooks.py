@@ -95,3 +95,13 @@ def test_the_run_functions_are_not_public(name):
     assert not hasattr(module, f"run_{name}"), f"run_{name} is public again: run scenarios with Scenario.run"
     assert not any(n.startswith("run_") for n in module.__all__)
     assert all(hasattr(module, n) for n in module.__all__)
+
+
+def test_simulate_list_names_every_hook(capsys):
+    from consistency_lab.cli import main
+    assert main(["simulate", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name, hooks in DECLARED.items():
+        for hook in hooks:
+            assert re.search(rf"^    hook {hook} .*hooks=\{{'{hook}': \.\.\.\}}", out, re.M), (name, hook)
+    assert out.count("    hook ") == sum(len(h) for h in DECLARED.values())
