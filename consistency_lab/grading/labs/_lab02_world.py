@@ -1,6 +1,6 @@
 """The world lab 02's checks run in: small stores, a four-user social network, timeline runs.
 
-Shared by the public checks (:mod:`.lab02`) and the hidden ones (``lab02_hidden``):
+Shared by the public checks (:mod:`.lab02`) and the hidden ones:
 reconcilers over two dicts that record what a job does with them, a tiny social
 network with chosen events lost, timeline runs that keep the student's job, and the
 comparison of a job's ``report()`` with what the scenario measured from outside.
