@@ -278,8 +278,9 @@ def _run_cart(seed: int, p: dict, hooks: dict) -> CartResult:
         options["on_release"] = lambda e: lineage.record(e, "released", "cart-service", "gap filled")
     handler: StatefulHandler = (handler_factory(sim) if handler_factory is not None
                                 else make_handler(p["handler"], cart_reducer, **options))
-    if not callable(getattr(handler, "handle", None)) or not isinstance(getattr(handler, "state", None), dict):
-        # Caught here, not as an AttributeError deep inside the first delivery.
+    if handler_factory is not None and (not callable(getattr(handler, "handle", None))
+                                        or not isinstance(getattr(handler, "state", None), dict)):
+        # A lab's handler is checked here, not by an AttributeError deep inside the first delivery.
         raise ValueError(f"handler_factory returned {handler!r}, which must have a handle(event) method and a "
                          "state dict (see StatefulHandler)")
     service = CartService("cart-service", sim, net, handler, lineage)
