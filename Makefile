@@ -58,8 +58,10 @@ lab: jupyter-setup
 	 exec $(VENV)/bin/jupyter lab $$allow_root --ServerApp.root_dir="$(CURDIR)" \
 	   --LabApp.workspaces_dir="$(WORKSPACES)" $(JUPYTER_ARGS)
 
+# ruff for style; lint-imports for the layer rules (pyproject.toml [tool.importlinter], ARCHITECTURE.md).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check consistency_lab tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 # Notebook cells share one kernel, so each notebook must stay on one worker (--dist loadfile).
 # The browser test runs last and alone: it drives a whole JupyterLab and Chromium on the two cores.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from consistency_lab.check import Operation, check_operations, register_model, write_jsonl
-from consistency_lab.check.cli import add_check_parser, main, run_check
+from consistency_lab.cli.check import add_check_parser, main, run_check
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,7 +96,7 @@ def test_main_accepts_with_or_without_subcommand_name(files, capsys):
 
 def test_module_runs_as_script_and_core_does_not_import_matplotlib(files):
     proc = subprocess.run(
-        [sys.executable, "-m", "consistency_lab.check.cli", str(files[1])],
+        [sys.executable, "-m", "consistency_lab.cli.check", str(files[1])],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )
     assert proc.returncode == 1, proc.stderr

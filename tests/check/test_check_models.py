@@ -15,7 +15,7 @@ from consistency_lab.check import (
     parse_history,
     tuple_kv_model,
 )
-from consistency_lab.check.cli import add_check_parser
+from consistency_lab.cli.check import add_check_parser
 from consistency_lab.check.session import SESSION_CHECKS
 
 from _builders import op
@@ -248,7 +248,7 @@ def test_cas_register_info_read_constrains_nothing():
 
 
 def test_cli_cas_register_verdicts(tmp_path):
-    from consistency_lab.check.cli import main
+    from consistency_lab.cli.check import main
 
     good, bad = tmp_path / "good.edn", tmp_path / "bad.edn"
     good.write_text(_edn(*INFO_WRITE, (2, "invoke", "read", None, 10), (2, "ok", "read", 5, 11)))

@@ -68,7 +68,7 @@ def add_grading_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 def run_build_labs(args: argparse.Namespace) -> int:
     """``consistency-lab build-labs``."""
-    from .build import build_labs
+    from ..grading.build import build_labs
 
     report = build_labs(args.solutions, args.labs, check=args.check, force=args.force)
     for line in report.lines:
@@ -97,8 +97,8 @@ def run_release(args: argparse.Namespace) -> int:
 
 def run_grade(args: argparse.Namespace) -> int:
     """``consistency-lab grade PATH... --out DIR``."""
-    from .grader import GradingError, Settings, grade_all
-    from .feedback import progress_line, summary, write_feedback, write_grades_csv
+    from ..grading.grader import GradingError, Settings, grade_all
+    from ..grading.feedback import progress_line, summary, write_feedback, write_grades_csv
 
     settings = Settings(solutions_dir=args.solutions, jobs=args.jobs, cell_timeout=args.timeout,
                         max_time=args.max_time, kernel_name=args.kernel)

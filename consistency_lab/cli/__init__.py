@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Optional, Sequence
 
-from .validation import argparse_type, count
+from ..validation import argparse_type, count
 
 __all__ = ["main", "build_parser"]
 
@@ -31,7 +31,7 @@ def _parse_params(pairs: Sequence[str]) -> dict:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from .scenarios import all_scenarios, get_scenario
+    from ..scenarios import all_scenarios, get_scenario
 
     if args.list or not args.name:
         for name, sc in all_scenarios().items():
@@ -82,14 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_check(sub) -> None:
     try:
-        from .check.cli import add_check_parser
+        from .check import add_check_parser
     except ImportError:  # pragma: no cover - the checker ships with the package
         return
     add_check_parser(sub)
 
 
 def _add_grading(sub) -> None:
-    from .grading.cli import add_grading_parsers
+    from .grading import add_grading_parsers
     add_grading_parsers(sub)
 
 

@@ -10,10 +10,10 @@ import argparse
 import sys
 from typing import Sequence
 
-from .io import HistoryFormatError, read_history
-from .linearizability import check_operations
-from .builtin_models import MODEL_HELP, MODELS, model_by_name
-from .result import CheckResult, format_op
+from ..check.builtin_models import MODEL_HELP, MODELS, model_by_name
+from ..check.io import HistoryFormatError, read_history
+from ..check.linearizability import check_operations
+from ..check.result import CheckResult, format_op
 from ..validation import argparse_type, positive
 
 EXIT_OK, EXIT_ILLEGAL, EXIT_UNKNOWN = 0, 1, 2
@@ -70,7 +70,7 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_UNKNOWN
     print(render(result))
     if args.plot:
-        from consistency_lab.plots.history_plot import plot_history  # matplotlib is slow to import
+        from ..plots.history_plot import plot_history  # matplotlib is slow to import
 
         fig = plot_history(ops, result, title=f"{args.history} ({args.model}): {result.verdict}")
         fig.savefig(args.plot, dpi=120, bbox_inches="tight")
@@ -99,7 +99,7 @@ def _count(n: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point for ``python -m consistency_lab.check.cli [check] HISTORY ...``."""
+    """Entry point for ``python -m consistency_lab.cli.check [check] HISTORY ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in ("check", "-h", "--help"):
         argv.insert(0, "check")
