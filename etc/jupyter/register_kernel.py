@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-#: What every notebook in chapters/, labs/ and solutions/ stores (tests/test_make_lab.py checks both sides).
+#: What every notebook in chapters/, labs/ and solutions/ stores (tests/repo/test_make_lab.py checks both sides).
 DISPLAY_NAME = "Python 3"
 LANGUAGE_INFO = {"name": "python"}
 

@@ -201,7 +201,7 @@ def test_display_bundle_is_the_widget_with_a_readable_text_fallback():
 
 # -- the chapters use it ------------------------------------------------------------------------
 
-CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "chapters").glob("*.ipynb"))
+CHAPTERS = sorted((Path(__file__).resolve().parents[2] / "chapters").glob("*.ipynb"))
 
 
 def _cells(path: Path) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ import pytest
 
 from browser.lab_server import LabServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv"
 NOTEBOOKS = sorted([*ROOT.glob("chapters/*.ipynb"), *ROOT.glob("labs/*.ipynb"), *ROOT.glob("solutions/*.ipynb")])
 ARTEFACTS = ["*.egg-info", "__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", ".ruff_cache",
