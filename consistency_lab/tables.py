@@ -6,7 +6,21 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-__all__ = ["Table", "metrics_table", "format_value"]
+__all__ = ["Table", "metrics_table", "format_value", "display_rich"]
+
+
+def display_rich(text: str, html_text: str) -> None:
+    """Show ``html_text`` inside a running Jupyter kernel, and ``text`` anywhere else (a terminal, a test)."""
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            from IPython.display import display
+            display({"text/plain": text, "text/html": html_text}, raw=True)
+            return
+    except Exception:  # noqa: BLE001 - falling back to print is always fine
+        pass
+    print(text)
 
 
 def format_value(v: Any) -> str:
@@ -16,6 +30,8 @@ def format_value(v: Any) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "–"
+        if math.isinf(v):
+            return "∞" if v > 0 else "−∞"
         if v == int(v) and abs(v) < 1e6:
             return f"{int(v)}"
         return f"{v:.3g}" if abs(v) < 100 else f"{v:,.0f}"

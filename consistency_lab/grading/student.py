@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from ..tables import display_rich
 from . import checks as _checks
 from .checks import GRADE_ID_RE, NOT_IMPLEMENTED, PASSED, TIMEOUT, Outcome
 
@@ -90,7 +91,7 @@ class CheckReport:
 
     def show(self) -> None:
         """Display the report (HTML in a notebook, text elsewhere)."""
-        _display(self.text(), self.html())
+        display_rich(self.text(), self.html())
 
     def __repr__(self) -> str:
         ok, n = self.counts
@@ -100,19 +101,6 @@ class CheckReport:
     def _ipython_display_(self) -> None:
         # check() has already shown the full report; as a cell's last value, show nothing more.
         return None
-
-
-def _display(text: str, html_text: str) -> None:
-    try:
-        from IPython import get_ipython
-        shell = get_ipython()
-        if shell is not None and getattr(shell, "kernel", None) is not None:
-            from IPython.display import display
-            display({"text/plain": text, "text/html": html_text}, raw=True)
-            return
-    except Exception:  # noqa: BLE001 - falling back to print is always fine
-        pass
-    print(text)
 
 
 def _public_lab_modules() -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence
 
 import ipywidgets as W
 
-from ..tables import format_value
+from ..tables import display_rich, format_value
 
 __all__ = ["Prediction", "Reveal", "KINDS"]
 
@@ -63,7 +63,7 @@ class Reveal:
 
     def show(self) -> None:
         """Display the comparison (HTML in a notebook, text elsewhere)."""
-        _display(self.text, self.html())
+        display_rich(self.text, self.html())
 
     def __str__(self) -> str:
         return self.text
@@ -71,20 +71,6 @@ class Reveal:
     def _ipython_display_(self) -> None:
         # reveal() has already shown the comparison; as a cell's last value, show nothing more.
         return None
-
-
-def _display(text: str, html_text: str) -> None:
-    """Show rich output inside a running kernel, plain text anywhere else."""
-    try:
-        from IPython import get_ipython
-        shell = get_ipython()
-        if shell is not None and getattr(shell, "kernel", None) is not None:
-            from IPython.display import display
-            display({"text/plain": text, "text/html": html_text}, raw=True)
-            return
-    except Exception:  # noqa: BLE001 - falling back to print is always fine
-        pass
-    print(text)
 
 
 class Prediction:

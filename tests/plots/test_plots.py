@@ -82,3 +82,9 @@ def test_tickets_outcome_legend_has_a_swatch_per_colour():
     colours = [p.get_facecolor() for p in ax.patches]
     assert [h.get_facecolor() for h in ax.get_legend().legend_handles] == colours
     assert len(set(colours)) == len(colours) > 1
+
+
+def test_table_values_read_as_people_read_them_including_infinity():
+    from consistency_lab.tables import format_value
+    assert [format_value(v) for v in (3.0, 0.12345, 1234.5, float("nan"), float("inf"), -float("inf"))] \
+        == ["3", "0.123", "1,234", "–", "∞", "−∞"]
