@@ -31,8 +31,8 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-# The kernel reports the metadata the notebooks store (display name "Python 3", version-free
-# language_info): anything else and merely opening a notebook would mark it modified.
+# The kernel reports the metadata the notebooks store (display name "Python 3", ipykernel's
+# language_info without the version): anything else and opening a notebook would mark it modified.
 $(KERNEL): etc/jupyter/register_kernel.py $(STAMP)
 	$(PY) etc/jupyter/register_kernel.py
 

@@ -17,7 +17,11 @@ from pathlib import Path
 
 #: What every notebook in chapters/, labs/ and solutions/ stores (tests/repo/test_make_lab.py checks both sides).
 DISPLAY_NAME = "Python 3"
-LANGUAGE_INFO = {"name": "python"}
+#: ipykernel's own language_info without "version" (which would differ from machine to machine):
+#: IPython syntax highlighting and ".py" for "Export as executable script" keep working.
+LANGUAGE_INFO = {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                 "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+                 "pygments_lexer": "ipython3"}
 
 
 def register(prefix: str = sys.prefix) -> Path:
