@@ -24,6 +24,8 @@ from typing import Any, Callable, NamedTuple
 import simpy
 from simpy.core import NORMAL, URGENT
 
+from .validation import count
+
 __all__ = ["Simulation", "Timer", "TraceEvent", "check_seed", "EventBudgetExceeded"]
 
 
@@ -33,9 +35,7 @@ class EventBudgetExceeded(ValueError):
 
 def check_seed(seed: Any) -> int:
     """Return ``seed`` if it is a non-negative int, else raise a clear ValueError."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a non-negative integer")
-    return seed
+    return count("seed", seed, low=0)
 
 
 class TraceEvent(NamedTuple):
