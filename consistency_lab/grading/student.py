@@ -15,6 +15,7 @@ import os
 import pkgutil
 import re
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -282,5 +283,6 @@ class needs:  # noqa: N801 - used like a function: ``with needs("q1_dedupe"):``
         if not in_student_code:
             return False
         self.skipped = self.message(function)
-        print(self.skipped)
+        # Wrapped here: notebook output areas break long lines anywhere, even mid-word.
+        print(textwrap.fill(self.skipped, 88, break_long_words=False, break_on_hyphens=False))
         return True
