@@ -24,6 +24,7 @@ from .network import Network, NetworkOptions
 from .node import Node
 from .replication.quorum import Get, GetReply, Put, PutAck, QuorumCoordinator, QuorumReplica
 from .sim import Simulation, check_seed
+from .validation import count, non_negative
 
 __all__ = ["LatencyModel", "LATENCY_MODELS", "exponential_legs", "p_stale", "k_staleness",
            "t_visibility", "t_visibility_curve"]
@@ -65,14 +66,11 @@ def exponential_legs(w: float, a: float, r: float, s: float, name: Optional[str]
 
 
 def _check_nrw(n: int, r: int, w: int) -> None:
-    for name, value in (("n", n), ("r", r), ("w", w)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name}={value!r} must be an integer")
-    if n < 1:
-        raise ValueError(f"n={n} must be at least 1")
+    count("n", n, 1)
     for name, value in (("r", r), ("w", w)):
-        if not 1 <= value <= n:
-            raise ValueError(f"{name}={value} must be between 1 and n={n}")
+        count(name, value, 1)
+        if value > n:
+            raise ValueError(f"{name}={value} must be an integer between 1 and n={n}")
 
 
 def p_stale(n: int, r: int, w: int) -> float:
@@ -83,8 +81,7 @@ def p_stale(n: int, r: int, w: int) -> float:
 
 def k_staleness(n: int, r: int, w: int, k: int = 1) -> float:
     """Chance that a read returns one of the last ``k`` versions: ``1 - p_stale**k``."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k={k!r} must be an integer >= 1")
+    count("k", k, 1)
     return 1.0 - p_stale(n, r, w) ** k
 
 
@@ -111,12 +108,8 @@ def t_visibility_curve(model: "str | LatencyModel", n: int, r: int, w: int, ts: 
     """t-visibility at each t in ``ts``; every t reuses the same writes, so the curve is smooth."""
     _check_nrw(n, r, w)
     check_seed(seed)
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"trials={trials!r} must be a positive integer")
-    ts = list(ts)
-    for t in ts:
-        if not (isinstance(t, (int, float)) and t >= 0):
-            raise ValueError(f"t={t!r} must be a number of ms >= 0")
+    count("trials", trials, 1)
+    ts = [non_negative("t", t, "ms") for t in ts]
     lm = _resolve(model)
     sim = Simulation(seed, trace=False)
     replicas = [f"r{i}" for i in range(n)]

@@ -64,10 +64,12 @@ def test_exponential_legs_and_determinism():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(model="LNKD-SSD", n=3, r=4, w=1), "r=4 must be between 1 and n=3"),
+    (dict(model="LNKD-SSD", n=3, r=4, w=1), "r=4 must be an integer between 1 and n=3"),
     (dict(model="nope"), "model='nope' must be one of"),
-    (dict(model="WAN", t=-1), "t=-1 must be a number of ms >= 0"),
-    (dict(model="WAN", trials=0), "trials=0 must be a positive integer"),
+    (dict(model="WAN", t=-1), "t=-1 must be a finite number >= 0 ms"),
+    (dict(model="WAN", trials=0), "trials=0 must be an integer >= 1"),
+    (dict(model="WAN", t="5"), "t='5' must be a finite number >= 0 ms"),  # was a TypeError-prone check
+    (dict(model="WAN", n=True), "n=True must be an integer >= 1"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match.replace("(", r"\(")):
