@@ -1,11 +1,12 @@
-"""Replication protocols for a key-value register: primary–backup and leaderless quorums."""
+"""Replication protocols for a key-value register: primary–backup, leaderless quorums and Raft."""
 
 from .client import ClientRead, ClientWrite, ReadOk, Redirect, Refused, RegisterClient, WriteOk
 from .primary_backup import PB_MODES, PrimaryBackupReplica
 from .quorum import CONFLICT_MODES, FANOUTS, QuorumCoordinator, QuorumReplica, Version, merge_versions
+from .raft import RAFT_ROLES, RaftReplica
 
 __all__ = [
     "ClientRead", "ClientWrite", "ReadOk", "Redirect", "Refused", "RegisterClient", "WriteOk",
     "PB_MODES", "PrimaryBackupReplica", "CONFLICT_MODES", "FANOUTS", "QuorumCoordinator",
-    "QuorumReplica", "Version", "merge_versions",
+    "QuorumReplica", "Version", "merge_versions", "RAFT_ROLES", "RaftReplica",
 ]
