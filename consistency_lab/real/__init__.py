@@ -1,0 +1,16 @@
+"""Real databases outside the simulator: a throwaway PostgreSQL, and the race and deadlock it shows.
+
+``postgres.py`` starts and always stops the server; ``pg_race.py`` runs chapter 03's last-seat
+race on real connections; ``pg_deadlock.py`` lets PostgreSQL's detector break a real deadlock.
+Nothing here imports psycopg until a demo runs, so ``postgres_availability()`` can say in one
+line what is missing on a machine without it.
+"""
+
+from .pg_deadlock import DEADLOCK_DETECTED, DeadlockResult, LockWait, run_pg_deadlock
+from .pg_race import PG_STRATEGIES, SERIALIZATION_FAILURE, PgRaceResult, run_pg_race
+from .postgres import (PostgresAvailability, PostgresServer, PostgresStartError, PostgresUnavailable,
+                       postgres_availability, postgres_server)
+
+__all__ = ["postgres_server", "postgres_availability", "PostgresServer", "PostgresAvailability",
+           "PostgresUnavailable", "PostgresStartError", "run_pg_race", "PgRaceResult", "PG_STRATEGIES",
+           "SERIALIZATION_FAILURE", "run_pg_deadlock", "DeadlockResult", "LockWait", "DEADLOCK_DETECTED"]
