@@ -17,9 +17,10 @@ standing in for application work) and writes, with one of four strategies:
     row lock PostgreSQL re-checks the condition on the newest row, so the check and the
     decrement are one atomic step.  No pause: there is no read to pause after.
 ``serializable`` (SERIALIZABLE)
-    The read-then-write code unchanged, at SERIALIZABLE.  PostgreSQL refuses the buyer
-    whose write would depend on a stale read with SQLSTATE 40001
-    (``serialization_failure``); the buyer rolls back and retries, up to ``max_retries``
+    The read-then-write code unchanged, at SERIALIZABLE.  A buyer whose snapshot is older
+    than another buyer's committed update of the row is refused at its ``UPDATE`` with
+    SQLSTATE 40001 ("could not serialize access due to concurrent update"; REPEATABLE READ
+    would refuse it too); the buyer rolls back and retries, up to ``max_retries``
     times, with a seeded random back-off.  With enough retries it sells exactly the seats
     there are; with ``max_retries=0`` the refusals show as ``gave_up``.
 

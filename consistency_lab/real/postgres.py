@@ -92,7 +92,10 @@ class PostgresStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class PostgresServer:
-    """Connection facts of one running throwaway server (yielded by :func:`postgres_server`)."""
+    """Connection facts of one running throwaway server (yielded by :func:`postgres_server`).
+
+    ``pid`` is the postmaster's process id, ``version`` the major version from ``PG_VERSION``.
+    """
 
     host: str
     port: int
