@@ -1,7 +1,7 @@
 """One register on N replicas in two regions: the course's first and central experiment.
 
 Clients in both regions read and write one key.  The replication ``mode`` decides
-what "ok" means (sync, semi-sync, async primary–backup, or a leaderless quorum) and
+what "ok" means (sync, semi-sync, async primary–backup, a leaderless quorum, or Raft) and
 the fault schedule decides what the network and the replicas go through.  The run
 returns the history (for the checkers), the trace (for space–time diagrams) and
 metrics (latency, stale reads, availability, convergence, lost writes).
@@ -19,7 +19,7 @@ from ..latency import Exponential, parse_latency
 from ..check.convergence import convergence_time
 from ..metrics import latency_summary, rate, stale_reads
 from ..network import Network, NetworkOptions
-from ..replication import PrimaryBackupReplica, QuorumReplica, RegisterClient
+from ..replication import PrimaryBackupReplica, QuorumReplica, RaftReplica, RegisterClient
 from ..replication.quorum import READ_REPAIR_MODES
 from ..sim import Simulation, TraceEvent
 from . import register_scenario
@@ -27,7 +27,7 @@ from .base import EVENT_BUDGET, Param, RunResult, Scenario, finite_end, stop_not
 
 __all__ = ["RegisterResult", "REGISTER", "MODES"]
 
-MODES = ("sync", "semi-sync", "async", "quorum")
+MODES = ("sync", "semi-sync", "async", "quorum", "raft")
 
 PARAMS = (
     Param("mode", str, "async", "how a write is replicated before the client hears ok", choices=MODES),
@@ -51,7 +51,11 @@ PARAMS = (
     Param("duplicate", float, 0.0, "probability a message is delivered twice", low=0.0, high=1.0),
     Param("reorder", float, 0.0, "probability a message is held back (reordered)", low=0.0, high=1.0),
     Param("faults", str, "", "partitions, clogs and crashes, e.g. 'A|B@500-1500;crash:r0@200-900'"),
-    Param("heartbeat_ms", float, 50.0, "primary-backup: heartbeat interval (ms)", low=1.0, high=60_000),
+    Param("heartbeat_ms", float, 50.0, "primary-backup and raft: heartbeat interval (ms)", low=1.0, high=60_000),
+    Param("election_timeout_min_ms", float, 150.0, "raft: shortest randomised election timeout (ms)",
+          low=1.0, high=600_000),
+    Param("election_timeout_max_ms", float, 300.0, "raft: longest randomised election timeout (ms)",
+          low=1.0, high=600_000),
     Param("failover_timeout_ms", float, 300.0, "primary-backup: silence before a backup takes over (ms)",
           low=1.0, high=600_000),
     Param("failover", bool, True, "primary-backup: promote a backup when the primary goes quiet"),
@@ -74,6 +78,9 @@ def _cross_check(p: dict) -> None:
         for name in ("r", "w"):
             if p[name] > n:
                 raise ValueError(f"{name}={p[name]} must be between 1 and n={n}")
+    if p["mode"] == "raft" and p["election_timeout_max_ms"] < p["election_timeout_min_ms"]:
+        raise ValueError(f"election_timeout_max_ms={p['election_timeout_max_ms']:g} must be >= "
+                         f"election_timeout_min_ms={p['election_timeout_min_ms']:g}")
     if p["mode"] == "semi-sync" and p["k"] > n - 1:
         raise ValueError(f"k={p['k']} must be between 0 and n-1={n - 1}")
     for name in ("local_latency", "latency"):
@@ -121,7 +128,8 @@ def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
     skews = {r: skew_rng.uniform(-p["clock_skew_ms"], p["clock_skew_ms"]) for r in names}
     mode = p["mode"]
     replicas: dict[str, Any] = {}
-    reads_local = mode == "async" if p["reads"] == "auto" else p["reads"] == "local"
+    # Raft serves every read at the leader (ReadIndex), so ``reads`` does not apply to it.
+    reads_local = mode != "raft" and (mode == "async" if p["reads"] == "auto" else p["reads"] == "local")
     for name, region in replica_specs:
         if mode == "quorum":
             node = QuorumReplica(
@@ -129,6 +137,11 @@ def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
                 conflicts=p["conflicts"], fanout=p["fanout"], timeout_ms=p["timeout_ms"],
                 read_repair=p["read_repair"], hinted_handoff=p["hinted_handoff"],
                 anti_entropy_ms=p["anti_entropy_ms"], clock_skew_ms=skews[name], on_change=on_change)
+        elif mode == "raft":
+            node = RaftReplica(
+                name, sim, net, region=region, peers=names, heartbeat_ms=p["heartbeat_ms"],
+                election_timeout_ms=(p["election_timeout_min_ms"], p["election_timeout_max_ms"]),
+                on_change=on_change)
         else:
             acks = {"sync": p["n"] - 1, "semi-sync": p["k"], "async": 0}[mode]
             node = PrimaryBackupReplica(
@@ -219,6 +232,15 @@ def _workload_bound(p: dict, faults: FaultSchedule) -> float:
 def _lost_writes(history: History, replicas: dict, mode: str) -> int:
     """Acknowledged writes missing from the final authoritative state."""
     acked = [op for op in history if op.input[0] == "write" and op.status == "ok"]
+    if mode == "raft":
+        # Acknowledged means committed: it must be in the committed log of the final
+        # leader (of the highest term); with no leader at the end, the longest committed
+        # prefix any server knows (committed prefixes agree, which the tests check).
+        leaders = [r for r in replicas.values() if r.is_primary and r.alive]
+        final = (max(leaders, key=lambda r: r.term) if leaders
+                 else max(replicas.values(), key=lambda r: r.commit))
+        kept = {e.value for e in final.committed_log() if e.kind == "write"}
+        return sum(1 for op in acked if op.input[1] not in kept)
     if mode != "quorum":
         leaders = [r for r in replicas.values() if r.is_primary and r.alive] or list(replicas.values())
         final = max(leaders, key=lambda r: (r.epoch, len(r.log)))
@@ -331,7 +353,7 @@ def _metrics(history: History, stale: list[Operation], faults: FaultSchedule, ne
 
 REGISTER = register_scenario(Scenario(
     name="register",
-    summary="one key on N replicas in two regions: sync, semi-sync, async or quorum replication",
+    summary="one key on N replicas in two regions: sync, semi-sync, async, quorum or raft replication",
     params=PARAMS,
     runner=_run_register,
     cross_check=_cross_check,
