@@ -11,7 +11,6 @@ from .cqrs import Command, CommandResult, CommandSide, Projection, ReadResult, R
 from .idempotency import (HANDLERS, CrashPoint, DedupeHandler, FoldHandler, IdempotencyStore, NaiveHandler,
                           StatefulHandler, VersionedHandler, VersionGate, exactly_once_state, make_handler)
 from .locks import EXCLUSIVE, LOCK_MODES, SHARED, LockManager, TwoPhaseStore, compatible
-from .locks import EXCLUSIVE, LOCK_MODES, SHARED, LockManager, TwoPhaseStore, compatible
 from .outbox import OUTBOX_MODES, OutboxService
 from .overload import RequestRecord, RetryingClient, Tier
 from .reconciliation import PassReport, ReconciliationDaemon, Reconciler, RepairRecord
@@ -23,7 +22,6 @@ __all__ = [
     "StatefulHandler", "IdempotencyStore", "VersionGate", "CrashPoint", "FoldHandler", "NaiveHandler",
     "DedupeHandler", "VersionedHandler", "HANDLERS", "make_handler", "exactly_once_state",
     "OutboxService", "OUTBOX_MODES",
-    "LockManager", "TwoPhaseStore", "SHARED", "EXCLUSIVE", "LOCK_MODES", "compatible",
     "LockManager", "TwoPhaseStore", "SHARED", "EXCLUSIVE", "LOCK_MODES", "compatible",
     "Command", "CommandResult", "CommandSide", "Projection", "ReadResult", "Rejected", "VersionToken", "fold_log",
     "Reconciler", "ReconciliationDaemon", "PassReport", "RepairRecord",
