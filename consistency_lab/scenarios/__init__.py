@@ -47,4 +47,4 @@ def _load_all() -> None:
 
 
 #: Modules that define scenarios; each calls register_scenario at import.
-_MODULES = ["register", "timeline", "cart", "tickets", "overload"]
+_MODULES = ["register", "timeline", "cart", "tickets", "overload", "transactions"]

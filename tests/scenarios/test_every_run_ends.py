@@ -123,8 +123,9 @@ test_every_tickets_run_ends = _property("tickets")
 test_every_timeline_run_ends = _property("timeline")
 test_every_cart_run_ends = _property("cart")
 test_every_overload_run_ends = _property("overload")
+test_every_transactions_run_ends = _property("transactions")
 
 
 def test_every_scenario_is_covered():
-    assert set(all_scenarios()) == {"register", "tickets", "timeline", "cart", "overload"}, \
+    assert set(all_scenarios()) == {"register", "tickets", "timeline", "cart", "overload", "transactions"}, \
         "a new scenario needs its own property above"
