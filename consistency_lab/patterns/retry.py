@@ -50,9 +50,8 @@ class RetryPolicy:
         choice("kind", self.kind, RETRY_POLICIES)
         count("max_retries", self.max_retries, low=0)
         positive("base_ms", self.base_ms, "ms")
+        # A cap below the base is allowed: every wait is then uniform in [0, cap_ms].
         positive("cap_ms", self.cap_ms, "ms")
-        if self.cap_ms < self.base_ms:
-            raise ValueError(f"cap_ms={self.cap_ms!r} must be >= base_ms={self.base_ms!r} ms")
 
     def retries_allowed(self) -> int:
         """How many retries one request may send (0 for ``none``)."""
