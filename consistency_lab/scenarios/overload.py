@@ -27,7 +27,8 @@ abandoned), the store's measured ``store_utilisation``, ``store_mean_queue_lengt
 until the store has drained its backlog), and ``fault_success_rate`` /
 ``fault_goodput_rps`` for the requests that arrived during the index fault.
 
-A run offers at most 30,000 attempts (expected requests x (retries + 1)); it ends when
+A run offers at most 30,000 attempts (expected requests x (retries + 1), no retries with
+``retry="none"``); it ends when
 every request is decided (each attempt ends by the client's timeout) and the store has
 finished what it accepted, or when a bound stops it, which ``stopped`` then says.
 
@@ -100,7 +101,8 @@ def _cross_check(p: dict) -> None:
 
 def _work(p: dict) -> tuple[int, str]:
     """Expected requests times the most attempts each may make: the most the store may be asked to do."""
-    return math.ceil(p["rps"] * p["duration_ms"] / 1000.0) * (p["retries"] + 1), "requests x (retries + 1)"
+    retries = 0 if p["retry"] == "none" else p["retries"]
+    return math.ceil(p["rps"] * p["duration_ms"] / 1000.0) * (retries + 1), "requests x (retries + 1)"
 
 
 @dataclass

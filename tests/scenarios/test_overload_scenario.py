@@ -119,7 +119,8 @@ def test_the_result_holds_requests_samples_and_breaker_transitions():
     (dict(backoff_cap_ms=0), "backoff_cap_ms=0 must be a number between 0.001 and 600000"),
     (dict(index_fault_ms=-1), "index_fault_ms=-1 must be a number between 0 and 600000"),
     (dict(service_ms="fast"), "service_ms='fast'"),
-    (dict(rps=10_000, duration_ms=10_000), "requests x (retries + 1) = 400000 is more than one overload run"),
+    (dict(rps=10_000, duration_ms=10_000), "requests x (retries + 1) = 100000 is more than one overload run"),
+    (dict(rps=1000, duration_ms=10_000, retry="backoff"), "requests x (retries + 1) = 40000 is more than"),
     (dict(duration_ms=600_000, rps=1, sample_ms=1), "sample_ms=1 must be at least duration_ms / 20000"),
     (dict(budget=True), "unknown parameter 'budget' for scenario 'overload'"),
 ])
