@@ -345,5 +345,5 @@ TRANSACTIONS = register_scenario(Scenario(
     runner=_run_transactions,
     cross_check=_cross_check,
     work=lambda p: (p["clients"] * p["transactions"] * p["rows_per_txn"], "clients x transactions x rows_per_txn"),
-    max_work=50_000,
+    max_work=100_000,
 ))
