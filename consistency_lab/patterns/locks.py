@@ -434,6 +434,10 @@ class TwoPhaseStore:
         self.undone_writes += len(undo)
         return len(undo)
 
+    def active(self) -> list[int]:
+        """Transactions begun and not yet committed or rolled back, in the order they began."""
+        return list(self._undo)
+
     def pending_writes(self, txn: int) -> int:
         """Writes ``txn`` has made so far (what a rollback now would undo)."""
         return len(self._undo.get(txn, ()))

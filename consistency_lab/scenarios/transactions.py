@@ -244,7 +244,11 @@ class _Client:
 
 @dataclass
 class TransactionsResult(RunResult):
-    """Every transaction's record, the commit order, the rows' final values and the lock manager's log."""
+    """Every transaction's record, the commit order, the rows' final values and the lock manager's log.
+
+    ``final_values`` is the committed state: when a bound stopped the run, the
+    transactions still in flight are rolled back first (as a database does on restart).
+    """
 
     records: list[TxnRecord] = field(default_factory=list)
     commit_order: list[int] = field(default_factory=list)
@@ -301,10 +305,14 @@ def _run_transactions(seed: int, p: dict, _hooks: dict) -> TransactionsResult:
     busy = [f"c{i}" for i, r in enumerate(runners) if r.index < len(r.plans)]
     stopped = stop_note(reason, bound, ", ".join(busy[:5]) + (" ..." if len(busy) > 5 else "")) if busy else ""
     recs = list(records.values())
+    metrics = _metrics(p, recs, locks, store, sim.now)
+    waits = list(locks.waits)
+    for txn in store.active():
+        store.rollback(txn)  # a run stopped early: its unfinished transactions never committed
     return TransactionsResult(
-        scenario="transactions", seed=seed, params=dict(p), metrics=_metrics(p, recs, locks, store, sim.now),
+        scenario="transactions", seed=seed, params=dict(p), metrics=metrics,
         trace_digest=sim.trace_digest(), records=recs, commit_order=commit_order,
-        final_values=list(store.values), deadlocks=list(locks.deadlocks), waits=list(locks.waits),
+        final_values=list(store.values), deadlocks=list(locks.deadlocks), waits=waits,
         trace=sim.trace if p["trace"] else [], end_time=sim.now, stopped=stopped)
 
 
