@@ -161,3 +161,13 @@ def test_a_run_cut_short_by_the_event_budget_says_so(monkeypatch):
     assert 0 < result.metrics["commits"] < result.metrics["transactions"]
     # What did commit is still serializable, and the unfinished transactions were rolled back.
     assert serial_replay_mismatches(result) == []
+
+
+def test_victim_rules_trade_rollback_work_against_starvation():
+    def total(victim, metric):
+        return sum(simulate("transactions", s, **FAST, rows=10, rows_per_txn=6, max_attempts=4,
+                            victim=victim).metrics[metric] for s in range(3))
+    # The fewest-locks victim has the least to undo; the youngest-by-first-start rule lets a
+    # retried transaction age into the winner, so fewer give up than when the requester always loses.
+    assert total("fewest-locks", "undone_writes") < total("youngest", "undone_writes")
+    assert total("youngest", "gave_up") < total("requester", "gave_up")
