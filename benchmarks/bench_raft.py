@@ -4,6 +4,11 @@ Both run the register scenario at the same size (replicas, clients, operations, 
 partition and a crash), one after the other in this process; a message is one
 ``Network.send``.  The ratio (Raft / primary–backup) is what to compare across
 machines; the absolute rates only describe this one.
+
+Then the Raft paper's Figure 16 experiment (``consistency_lab.scenarios.raft_election``):
+1,000 trials per election-timeout range, median, 99th percentile and worst time from
+the leader's crash to a new leader, and trials per second.  "no leader" counts trials
+with no leader within ``MAX_WAIT_MS`` of the crash.
 """
 
 from __future__ import annotations
@@ -14,9 +19,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import time  # noqa: E402
+
 from _timing import best_of, table  # noqa: E402
 
 from consistency_lab import simulate  # noqa: E402
+from consistency_lab.scenarios.raft_election import (  # noqa: E402
+    BOTTOM_RANGES,
+    LATENCY,
+    MAX_WAIT_MS,
+    TOP_RANGES,
+    downtime_summary,
+    election_trials,
+)
 
 SIZE = dict(n=5, clients=8, operations=250, faults="A|B@300-1800;crash:r1@2500-3500", trace=False)
 MODES = ("sync", "async", "raft")
@@ -40,6 +55,27 @@ def main() -> None:
     print(table(rows, ("mode", "messages", "best of 3 (ms)", "messages/s")))
     for base in ("sync", "async"):
         print(f"raft / {base} primary-backup, messages/s: {rates['raft'] / rates[base]:.2f}")
+    figure16()
+
+
+def _ms(x: float) -> str:
+    return "no leader" if x == float("inf") else f"{x:.0f}"
+
+
+def figure16(trials: int = 1000) -> None:
+    """The leader-election experiment: downtime per election-timeout range, as in Figure 16."""
+    print(f"\nFigure 16: 5 servers, one-way latency {LATENCY} ms, {trials} trials per range, "
+          f"waiting at most {MAX_WAIT_MS / 1000:.0f} s for a new leader")
+    for panel, ranges in (("top", TOP_RANGES), ("bottom", BOTTOM_RANGES)):
+        rows = []
+        for low, high in ranges:
+            t0 = time.perf_counter()
+            s = downtime_summary(election_trials(1, (low, high), trials))
+            rate = trials / (time.perf_counter() - t0)
+            rows.append((f"{low:g}-{high:g}", _ms(s["median_ms"]), _ms(s["p99_ms"]), _ms(s["worst_ms"]),
+                         int(s["no_leader"]), f"{rate:,.0f}"))
+        print(f"{panel} panel")
+        print(table(rows, ("timeout (ms)", "median (ms)", "p99 (ms)", "worst (ms)", "no leader", "trials/s")))
 
 
 if __name__ == "__main__":
