@@ -103,16 +103,18 @@ def _property(name):
 
     # No shrinking: a failure is reported at once with its parameters, so CI stays bounded.
     @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck),
-              phases=[Phase.explicit, Phase.reuse, Phase.generate])
+              phases=[Phase.explicit, Phase.generate])  # no reuse: stored examples would change the draw
     @given(params=_params(scenario), seed=st.integers(0, 2**32))
     def check(params, seed):
         _check_ends(scenario, params, seed)
 
     def test():
         check()
-        # The property means little if nearly every draw is refused: a good share must really run.
+        # The property means little if nearly every draw is refused, so a good share must really run.
+        # Over 60 draws about half of each scenario's draws run (the rest break a cross-parameter
+        # rule or name a node that does not exist); with 15 draws a quarter leaves room for chance.
         ran = OUTCOMES[name].count("ran")
-        assert ran >= len(OUTCOMES[name]) // 3, f"{name}: only {ran} of {len(OUTCOMES[name])} draws ran"
+        assert 4 * ran >= len(OUTCOMES[name]), f"{name}: only {ran} of {len(OUTCOMES[name])} draws ran"
         print(f"{name}: {ran} of {len(OUTCOMES[name])} draws ran, the rest were refused with a clear error")
 
     return test
