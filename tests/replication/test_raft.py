@@ -19,7 +19,7 @@ primary–backup failover, which loses acknowledged writes under the same schedu
 from collections import Counter
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from consistency_lab import simulate
@@ -130,12 +130,19 @@ def run_cluster(seed, faults="", leader_crashes=(), n=3, loss=0.0, duplicate=0.0
     sim.schedule(0, tick)
     end = max(last_heal, 0.0) + HEAL_BOUND_MS + 500
     assert sim.run_bounded(end) == "time"
+    # With loss left on, an election may be under way right now: wait (a bounded while) for
+    # a leader that has committed an entry of its own term, whose committed log is then
+    # the authoritative one.
+    for _ in range(50):
+        if any(r.alive and r.is_primary and r.commit >= r.noop_index for r in replicas):
+            break
+        sim.run_bounded(sim.now + 100)
     return replicas, history, watch, last_heal
 
 
 def final_leader(replicas):
-    """The live leader of the highest term."""
-    leaders = [r for r in replicas if r.alive and r.is_primary]
+    """The live leader of the highest term that has committed its no-op."""
+    leaders = [r for r in replicas if r.alive and r.is_primary and r.commit >= r.noop_index]
     assert leaders, "no leader at the end"
     return max(leaders, key=lambda r: r.term)
 
@@ -207,6 +214,8 @@ def schedules(draw):
 
 
 @settings(max_examples=20)
+# Found by a longer run: 20% loss left on after the last heal, an election under way at the end.
+@example(schedule=("crash:r3@173-539;crash:r0@0-1112;crash:r0@1538-1539", ()), seed=0, loss=0.2, duplicate=0.0)
 @given(schedule=schedules(), seed=st.integers(0, 10_000),
        loss=st.sampled_from([0.0, 0.05, 0.2]), duplicate=st.sampled_from([0.0, 0.1, 0.5]))
 def test_invariants_under_fault_schedules(schedule, seed, loss, duplicate):
