@@ -83,7 +83,7 @@ def log_matching_violations(replicas):
 
 
 def run_cluster(seed, faults="", leader_crashes=(), n=3, loss=0.0, duplicate=0.0, clients=3,
-                operations=12, latency="uniform:1,10"):
+                operations=12, latency="uniform:1,10", think_ms=20.0):
     """A Raft cluster with clients under ``faults`` and crashes of whoever leads at given times."""
     sim = Simulation(seed, trace=False, max_events=300_000)
     net = Network(sim, NetworkOptions(latency=latency, loss=loss, duplicate=duplicate))
@@ -99,7 +99,7 @@ def run_cluster(seed, faults="", leader_crashes=(), n=3, loss=0.0, duplicate=0.0
         people.append(RegisterClient(
             f"c{i}", sim, net, region=None, history=history, next_value=lambda: next(counter),
             route=lambda c, kind, home=home: c.primary_hint or home, operations=operations,
-            read_ratio=0.5, think=Exponential(1 / 20), timeout_ms=400.0))
+            read_ratio=0.5, think=Exponential(1 / think_ms), timeout_ms=400.0))
     for r in replicas:
         r.start()
     for c in people:
@@ -221,7 +221,9 @@ def schedules(draw):
 def test_invariants_under_fault_schedules(schedule, seed, loss, duplicate):
     faults, crashes = schedule
     replicas, history, watch, heal = run_cluster(seed, faults=faults, leader_crashes=crashes, n=5,
-                                                 loss=loss, duplicate=duplicate, operations=8)
+                                                 loss=loss, duplicate=duplicate, operations=20, think_ms=80.0)
+    # The workload spans the faults (about 2 s of operations), so they hit clients in flight.
+    assert max(op.call for op in history) > 1000
     check_all(replicas, history, watch, heal)
 
 
