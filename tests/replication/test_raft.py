@@ -33,6 +33,8 @@ from consistency_lab.replication.raft_messages import LogEntry
 from consistency_lab.scenarios.register import _lost_writes
 from consistency_lab.sim import Simulation
 
+from _schedules import fault_schedules
+
 ELECTION = (150.0, 300.0)
 HEARTBEAT = 50.0
 #: The stated liveness bound: ten of the longest election timeouts after the last heal.
@@ -207,19 +209,9 @@ NODES = ["r0", "r1", "r2", "r3", "r4"]
 @st.composite
 def schedules(draw):
     """Partitions, one-way cuts and replica crashes, all healed by 2.5 s, plus leader crashes."""
-    faults = []
-    for _ in range(draw(st.integers(0, 3))):
-        start = draw(st.integers(0, 2000))
-        end = draw(st.integers(start + 1, 2500))
-        kind = draw(st.sampled_from(["partition", "one-way", "crash"]))
-        if kind == "crash":
-            faults.append(f"crash:{draw(st.sampled_from(NODES))}@{start}-{end}")
-        else:
-            side = draw(st.lists(st.sampled_from(NODES), min_size=1, max_size=2, unique=True))
-            rest = [x for x in NODES if x not in side]
-            faults.append(f"{','.join(side)}{'|' if kind == 'partition' else '>'}{','.join(rest)}@{start}-{end}")
+    faults = draw(fault_schedules(NODES))
     crashes = draw(st.lists(st.tuples(st.integers(200, 2000), st.integers(50, 600)), max_size=2))
-    return ";".join(faults), tuple(crashes)
+    return faults, tuple(crashes)
 
 
 @settings(max_examples=20)

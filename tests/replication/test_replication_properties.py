@@ -5,44 +5,28 @@ from hypothesis import strategies as st
 
 from consistency_lab import simulate
 
+from _schedules import fault_schedules
+
 NODES = ["r0", "r1", "r2"]
-
-
-@st.composite
-def fault_schedules(draw):
-    """A few partitions and crashes, all healed by 2.5 s."""
-    faults = []
-    for _ in range(draw(st.integers(0, 3))):
-        start = draw(st.integers(0, 2000))
-        end = draw(st.integers(start + 1, 2500))
-        kind = draw(st.sampled_from(["partition", "one-way", "crash"]))
-        if kind == "crash":
-            faults.append(f"crash:{draw(st.sampled_from(NODES))}@{start}-{end}")
-        else:
-            side = draw(st.lists(st.sampled_from(NODES), min_size=1, max_size=2, unique=True))
-            rest = [n for n in NODES if n not in side]
-            sep = "|" if kind == "partition" else ">"
-            faults.append(f"{','.join(side)}{sep}{','.join(rest)}@{start}-{end}")
-    return ";".join(faults)
 
 
 common = dict(operations=15, clients=4, settle_ms=3000)
 
 
-@given(faults=fault_schedules(), seed=st.integers(0, 10_000), loss=st.sampled_from([0.0, 0.05]))
+@given(faults=fault_schedules(NODES), seed=st.integers(0, 10_000), loss=st.sampled_from([0.0, 0.05]))
 def test_every_mode_converges_after_the_last_heal(faults, seed, loss):
     for mode in ("sync", "async", "quorum"):
         r = simulate("register", seed=seed, mode=mode, faults=faults, loss=loss, **common)
         assert r.metrics["converged"], (mode, faults)
 
 
-@given(faults=fault_schedules(), seed=st.integers(0, 10_000))
+@given(faults=fault_schedules(NODES), seed=st.integers(0, 10_000))
 def test_sync_never_loses_acknowledged_writes(faults, seed):
     r = simulate("register", seed=seed, mode="sync", faults=faults, **common)
     assert r.metrics["lost_acknowledged_writes"] == 0
 
 
-@given(faults=fault_schedules(), seed=st.integers(0, 10_000),
+@given(faults=fault_schedules(NODES), seed=st.integers(0, 10_000),
        nrw=st.sampled_from([(3, 2, 2), (3, 3, 1), (3, 1, 3)]))
 def test_overlapping_quorums_never_read_stale_even_with_faults(faults, seed, nrw):
     n, r, w = nrw
@@ -50,7 +34,7 @@ def test_overlapping_quorums_never_read_stale_even_with_faults(faults, seed, nrw
     assert res.metrics["stale_reads"] == 0
 
 
-@given(seed=st.integers(0, 10_000), faults=fault_schedules())
+@given(seed=st.integers(0, 10_000), faults=fault_schedules(NODES))
 def test_determinism_for_any_schedule(seed, faults):
     a = simulate("register", seed=seed, mode="async", faults=faults, **common)
     b = simulate("register", seed=seed, mode="async", faults=faults, **common)
