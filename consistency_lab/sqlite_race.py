@@ -27,16 +27,14 @@ threads pick up, and two runs with the same arguments can differ.  The race wind
 from __future__ import annotations
 
 import os
-import queue
-import random
 import sqlite3
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
+from .real.buyers import serve_buyers
 from .validation import choice, count
 
 __all__ = ["SqliteRaceResult", "run_sqlite_race", "STRATEGIES"]
@@ -46,6 +44,8 @@ STRATEGIES = ("read-then-write", "conditional-update", "immediate-transaction")
 
 _RACE_WINDOW_S = 0.001
 _BUSY_TIMEOUT_S = 10.0
+#: A bound on one whole race (a run takes well under a second; a hung connection must not hang a notebook).
+_RACE_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -171,51 +171,8 @@ def run_sqlite_race(strategy: str, seats: int = 5, buyers: int = 20, threads: in
 
 def _race(strategy: str, seats: int, buyers: int, threads: int, seed: int, path: str) -> SqliteRaceResult:
     _setup(path, seats)
-    order = list(range(buyers))
-    random.Random(seed).shuffle(order)
-    work: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for b in order:
-        work.put(b)
-    buy = _BUY[strategy]
-    # Every thread connects first and then waits here, so all of them start buying
-    # at the same moment: that is what makes the race show up every time.
-    start = threading.Barrier(threads + 1)
-    errors: list[BaseException] = []
-
-    def worker(index: int) -> None:
-        conn = None
-        try:
-            conn = _connect(path)
-            start.wait()
-            while True:
-                try:
-                    buyer = work.get_nowait()
-                except queue.Empty:
-                    return
-                buy(conn, buyer, index)
-        except threading.BrokenBarrierError:
-            return
-        except BaseException as exc:  # surfaced in the caller's thread below
-            errors.append(exc)
-            start.abort()
-        finally:
-            if conn is not None:
-                conn.close()
-
-    pool = [threading.Thread(target=worker, args=(i,), name=f"sqlite-race-{i}", daemon=True)
-            for i in range(threads)]
-    for t in pool:
-        t.start()
-    try:
-        start.wait()
-    except threading.BrokenBarrierError:
-        pass
-    began = time.perf_counter()
-    for t in pool:
-        t.join()
-    elapsed_ms = (time.perf_counter() - began) * 1000.0
-    if errors:
-        raise errors[0]
+    elapsed_ms = serve_buyers(buyers, threads, seed, lambda: _connect(path), _BUY[strategy],
+                              timeout_s=_RACE_TIMEOUT_S, name="sqlite-race")
 
     conn = _connect(path)
     try:

@@ -33,7 +33,6 @@ Every run is bounded: ``statement_timeout`` and ``lock_timeout`` on every connec
 
 from __future__ import annotations
 
-import queue
 import random
 import threading
 import time
@@ -42,6 +41,7 @@ from typing import Any, Callable
 
 from ..validation import choice, count, positive
 from ._session import check_server, connect, psycopg_module
+from .buyers import serve_buyers
 from .postgres import PostgresServer
 
 __all__ = ["PgRaceResult", "run_pg_race", "PG_STRATEGIES", "SERIALIZATION_FAILURE"]
@@ -86,10 +86,6 @@ class PgRaceResult:
     def to_json(self) -> dict:
         """A JSON-ready dict of every field."""
         return dict(self.__dict__)
-
-
-class _Refused(Exception):
-    """A buyer was refused with 40001 more often than max_retries allows."""
 
 
 def _sell(conn: Any, buyer: int, thread: int) -> None:
@@ -197,21 +193,14 @@ def run_pg_race(server: PostgresServer, strategy: str, seats: int = 5, buyers: i
 
 def _race(server: PostgresServer, strategy: str, seats: int, buyers: int, threads: int, seed: int,
           max_retries: int, timeout_s: float, psycopg: Any) -> tuple[int, int, int, float]:
-    order = list(range(buyers))
-    random.Random(seed).shuffle(order)
-    work: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for b in order:
-        work.put(b)
     buy = _BUY[strategy]
-    # Every thread connects first and then waits here, so all of them start buying at the
-    # same moment: that is what makes the race show up every time.
-    start = threading.Barrier(threads + 1)
     lock = threading.Lock()
     tally = {"failures": 0, "retries": 0, "gave_up": 0}
-    errors: list[BaseException] = []
-    deadline = time.monotonic() + timeout_s
+    # One backoff stream per worker; str seeds are hashed with sha512, the same in every process.
+    rngs: dict[int, random.Random] = {}
 
-    def attempt(conn: Any, buyer: int, index: int, rng: random.Random) -> None:
+    def attempt(conn: Any, buyer: int, index: int) -> None:
+        rng = rngs.setdefault(index, random.Random(f"{seed}/backoff/{index}"))
         for attempt_no in range(max_retries + 1):
             try:
                 buy(conn, buyer, index)
@@ -225,49 +214,9 @@ def _race(server: PostgresServer, strategy: str, seats: int, buyers: int, thread
             if attempt_no < max_retries:
                 # Full jitter: the refused buyers spread out instead of colliding again in step.
                 time.sleep(rng.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** attempt_no)))
-        raise _Refused()
+        with lock:
+            tally["gave_up"] += 1
 
-    def worker(index: int) -> None:
-        conn = None
-        rng = random.Random(f"{seed}/backoff/{index}")  # str seeds are hashed with sha512: same in every process
-        try:
-            conn = connect(server, timeout_s)
-            start.wait()
-            while time.monotonic() < deadline:
-                try:
-                    buyer = work.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    attempt(conn, buyer, index, rng)
-                except _Refused:
-                    with lock:
-                        tally["gave_up"] += 1
-        except threading.BrokenBarrierError:
-            return
-        except BaseException as exc:  # surfaced in the caller's thread below
-            errors.append(exc)
-            start.abort()
-        finally:
-            if conn is not None:
-                conn.close()
-
-    pool = [threading.Thread(target=worker, args=(i,), name=f"pg-race-{i}", daemon=True) for i in range(threads)]
-    for t in pool:
-        t.start()
-    try:
-        start.wait(timeout=timeout_s)
-    except threading.BrokenBarrierError:
-        pass
-    began = time.perf_counter()
-    for t in pool:
-        # Statements are bounded by statement_timeout, so a thread ends soon after the deadline.
-        t.join(max(0.0, deadline - time.monotonic()) + timeout_s)
-    elapsed_ms = (time.perf_counter() - began) * 1000.0
-    if errors:
-        raise errors[0]
-    if any(t.is_alive() for t in pool):
-        raise TimeoutError(f"the race did not finish within {2 * timeout_s:g} s (timeout_s={timeout_s:g})")
-    if not work.empty():
-        raise TimeoutError(f"the race ran out of time (timeout_s={timeout_s:g}) before every buyer was served")
+    elapsed_ms = serve_buyers(buyers, threads, seed, lambda: connect(server, timeout_s), attempt,
+                              timeout_s=timeout_s, name="pg-race")
     return tally["failures"], tally["retries"], tally["gave_up"], elapsed_ms
