@@ -62,21 +62,36 @@ def _ms(x: float) -> str:
     return "no leader" if x == float("inf") else f"{x:.0f}"
 
 
+FIGURE = Path(__file__).resolve().parents[1] / ".bench-output" / "raft_figure16.png"
+
+
 def figure16(trials: int = 1000) -> None:
-    """The leader-election experiment: downtime per election-timeout range, as in Figure 16."""
+    """The leader-election experiment: downtime per election-timeout range, as in Figure 16, drawn to FIGURE."""
+    from consistency_lab.plots.raft_plots import plot_election_cdfs
+
     print(f"\nFigure 16: 5 servers, one-way latency {LATENCY} ms, {trials} trials per range, "
           f"waiting at most {MAX_WAIT_MS / 1000:.0f} s for a new leader")
+    panels = {}
     for panel, ranges in (("top", TOP_RANGES), ("bottom", BOTTOM_RANGES)):
-        rows = []
+        rows, curves = [], {}
         for low, high in ranges:
             t0 = time.perf_counter()
-            s = downtime_summary(election_trials(1, (low, high), trials))
+            results = election_trials(1, (low, high), trials)
             rate = trials / (time.perf_counter() - t0)
+            s = downtime_summary(results)
+            curves[f"{low:g}-{high:g}"] = [r.downtime_ms for r in results]
             rows.append((f"{low:g}-{high:g}", _ms(s["median_ms"]), _ms(s["p99_ms"]), _ms(s["worst_ms"]),
                          int(s["no_leader"]), f"{rate:,.0f}"))
+        panels[panel] = curves
         print(f"{panel} panel")
         print(table(rows, ("timeout (ms)", "median (ms)", "p99 (ms)", "worst (ms)", "no leader", "trials/s")))
+    FIGURE.parent.mkdir(exist_ok=True)
+    plot_election_cdfs(panels["top"], panels["bottom"]).savefig(FIGURE, dpi=120)
+    print(f"the two CDF panels: {FIGURE}")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--figure16"]:  # only the election experiment, e.g. --figure16 200 for a quick look
+        figure16(int(sys.argv[2]) if len(sys.argv) > 2 else 1000)
+    else:
+        main()

@@ -12,6 +12,7 @@ from consistency_lab.plots import plot_history
 from consistency_lab.plots.handler_plots import plot_memory, plot_wrong_per_seed
 from consistency_lab.plots.lineage_plot import plot_lineage
 from consistency_lab.plots.pbs_plots import plot_t_visibility
+from consistency_lab.plots.raft_plots import plot_election_cdfs
 from consistency_lab.plots.register_plots import plot_latency_cdf, plot_replica_values, plot_stale_vs_age
 from consistency_lab.plots.spacetime import plot_spacetime
 from consistency_lab.plots.tickets_plots import plot_outcomes, plot_seats
@@ -36,6 +37,8 @@ FIGURES = {
     "wrong per seed": lambda: plot_wrong_per_seed({"naive": [3, 4], "versioned": [0, 0]}),
     "memory": lambda: plot_memory({"set": [1, 2, 3]}, capacity=2),
     "lineage": lambda: plot_lineage(TIMELINE.journey),
+    "raft elections": lambda: plot_election_cdfs({"150-150": [float("inf")] * 3, "150-300": [160.0, 210.0, 400.0]},
+                                                 {"12-24": [30.0, 41.0, float("inf")]}),
 }
 
 
@@ -88,3 +91,12 @@ def test_table_values_read_as_people_read_them_including_infinity():
     from consistency_lab.tables import format_value
     assert [format_value(v) for v in (3.0, 0.12345, 1234.5, float("nan"), float("inf"), -float("inf"))] \
         == ["3", "0.123", "1,234", "–", "∞", "−∞"]
+
+
+def test_election_cdf_keeps_trials_without_a_leader_in_the_denominator():
+    fig = plot_election_cdfs({"150-151": [200.0, float("inf")]}, {"12-24": [30.0, 40.0]})
+    upper, lower = fig.axes
+    (line,) = upper.get_lines()
+    assert list(line.get_ydata()) == [50.0]  # one of two trials found a leader: the curve stops at 50 %
+    assert "1 never" in upper.get_legend().get_texts()[0].get_text()
+    assert upper.get_xscale() == "log" and list(lower.get_lines()[0].get_ydata()) == [50.0, 100.0]
