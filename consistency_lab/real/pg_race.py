@@ -92,13 +92,14 @@ def _sell(conn: Any, buyer: int, thread: int) -> None:
     conn.execute("INSERT INTO race_sales (buyer, thread) VALUES (%s, %s)", (buyer, thread))
 
 
-def _read_then_write(conn: Any, buyer: int, thread: int, begin: str) -> bool:
+def _read_then_write(conn: Any, buyer: int, thread: int, begin: str, lock: str = "") -> bool:
     conn.execute(begin)
     try:
-        (remaining,) = conn.execute("SELECT remaining FROM race_seats WHERE id = 1").fetchone()
+        (remaining,) = conn.execute(f"SELECT remaining FROM race_seats WHERE id = 1{lock}").fetchone()
         sold = remaining > 0
         if sold:
-            time.sleep(_RACE_WINDOW_S)  # others read the same count meanwhile
+            # Others read the same count meanwhile, unless the row lock (FOR UPDATE) makes them wait.
+            time.sleep(_RACE_WINDOW_S)
             conn.execute("UPDATE race_seats SET remaining = %s WHERE id = 1", (remaining - 1,))
             _sell(conn, buyer, thread)
         conn.execute("COMMIT")
@@ -117,19 +118,7 @@ def _buy_serializable(conn: Any, buyer: int, thread: int) -> bool:
 
 
 def _buy_for_update(conn: Any, buyer: int, thread: int) -> bool:
-    conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-    try:
-        (remaining,) = conn.execute("SELECT remaining FROM race_seats WHERE id = 1 FOR UPDATE").fetchone()
-        sold = remaining > 0
-        if sold:
-            time.sleep(_RACE_WINDOW_S)  # the same window, now harmless: the others wait for the row lock
-            conn.execute("UPDATE race_seats SET remaining = %s WHERE id = 1", (remaining - 1,))
-            _sell(conn, buyer, thread)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return sold
+    return _read_then_write(conn, buyer, thread, "BEGIN ISOLATION LEVEL READ COMMITTED", lock=" FOR UPDATE")
 
 
 def _buy_conditional(conn: Any, buyer: int, thread: int) -> bool:

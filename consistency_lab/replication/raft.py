@@ -217,7 +217,7 @@ class RaftReplica(Node):
             self.on_leader(self)
         # The no-op lets this term commit something of its own, which is what commits
         # (and lets reads see) everything earlier leaders left behind.
-        self._append(LogEntry(self.term, NOOP))
+        self.append_entry(LogEntry(self.term, NOOP))
         self.noop_index = self.last_index
         self._broadcast_append()
         self.set_timer(self.heartbeat_ms, self._heartbeat, self.term)
@@ -247,7 +247,8 @@ class RaftReplica(Node):
             self.leader = None
 
     # -- log -----------------------------------------------------------------
-    def _append(self, entry: LogEntry) -> None:
+    def append_entry(self, entry: LogEntry) -> None:
+        """Add ``entry`` to this server's own log (the leader's way in; experiments and tests use it too)."""
         self.log.append(entry)
         if entry.kind == "write":
             self._where[(entry.client, entry.seq)] = self.last_index
@@ -294,7 +295,7 @@ class RaftReplica(Node):
                 if self.log[index - 1].term == entry.term:
                     continue  # already have it; a stale, shorter message must not cut the log
                 self._truncate(index - 1)
-            self._append(entry)
+            self.append_entry(entry)
         matched = prev + len(msg.entries)
         # Only what we just checked against the leader may be marked committed here.
         if msg.commit > self.commit:
@@ -384,7 +385,7 @@ class RaftReplica(Node):
             self.reply(src, msg, WriteOk)
             return
         if index is None:
-            self._append(LogEntry(self.term, "write", msg.key, msg.value, src, msg.value))
+            self.append_entry(LogEntry(self.term, "write", msg.key, msg.value, src, msg.value))
             index = self.last_index
         self.waiting_writes[index] = (src, msg.req_id)
         self._broadcast_append()

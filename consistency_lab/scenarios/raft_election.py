@@ -141,7 +141,7 @@ def _final_broadcast_and_crash(leader: RaftReplica) -> None:
     """The synchronised heartbeat: append three entries, send each follower a different share, die."""
     base = leader.last_index
     for i in range(len(UNEVEN)):
-        leader._append(LogEntry(leader.term, "write", "x", -(i + 1), "experiment", -(base + i + 1)))
+        leader.append_entry(LogEntry(leader.term, "write", "x", -(i + 1), "experiment", -(base + i + 1)))
     for peer, extra in zip(leader.peers, UNEVEN):
         prev = leader.match_index[peer]
         upto = base + extra

@@ -278,8 +278,8 @@ def test_lost_writes_for_raft_counts_acknowledged_writes_missing_from_the_commit
     leader.start()
     sim.run(until=400)
     assert leader.is_primary and leader.commit == 1  # a one-server cluster: its no-op is committed
-    leader._append(LogEntry(leader.term, "write", "x", 1, "c0", 1))
-    leader._append(LogEntry(leader.term, "write", "x", 2, "c0", 2))
+    leader.append_entry(LogEntry(leader.term, "write", "x", 1, "c0", 1))
+    leader.append_entry(LogEntry(leader.term, "write", "x", 2, "c0", 2))
     leader.commit = 2  # write 2 is in the log but not committed
     h = History([Operation("c0", ("write", 1), 0, None, 1, "ok"), Operation("c0", ("write", 2), 2, None, 3, "ok")])
     assert _lost_writes(h, {"r0": leader}, "raft") == 1

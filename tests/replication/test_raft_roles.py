@@ -46,7 +46,7 @@ def cluster(log=(), term=0, election=(10_000.0, 10_000.0)):
     net = Network(sim, NetworkOptions(latency=1.0))
     r0 = RaftReplica("r0", sim, net, peers=PEERS, election_timeout_ms=election, heartbeat_ms=5_000)
     for e in log:
-        r0._append(e)
+        r0.append_entry(e)
     r0.term = term
     others = {name: Recorder(name, sim, net) for name in ("r1", "r2", "c")}
     r0.start()
