@@ -18,6 +18,20 @@ combination of parameters, a simulator bug) appear in the widget in red instead 
 vanishing into a log.  Because everything is an ordinary widget, a test or a benchmark
 can set ``explorer.controls["mode"].value = "sync"`` and read ``explorer.result``
 without a browser.
+
+**Time scrubber.**  An explorer that also defines ``time_range(result) -> (start_ms, end_ms)``
+and ``at_time(result, t_ms, live)`` gets a row under the figure: step back, an
+``ipywidgets.Play`` linked in the browser (``jslink``) to an ``IntSlider`` over the run's
+virtual time in whole milliseconds, step forward, and the time in words.  One step is
+``scrub_step_ms(result)`` (default: a 200th of the range, at least 1 ms).  Moving the scrubber
+never re-simulates: it calls ``at_time``, which updates only the time-dependent artists (a
+"now" line, a per-server panel, messages in flight; register them with ``live.dynamic`` so
+the cached background survives) and re-encodes the PNG.  Changing any other control re-runs,
+and the range follows the new run: the time is kept when it lies inside the new range, else
+clamped to its nearest end (a fresh explorer starts at the end of the run, so the whole run
+is shown).  ``explorer.scrub_to(t_ms)`` does from code what the slider does (tests,
+benchmarks) and ``explorer.time`` is the current time; ``last_scrub_ms`` times the last move.
+The scrubber needs the ``setup``/``refresh`` path (a :class:`~consistency_lab.plots.live.LiveFigure`).
 """
 
 from __future__ import annotations
@@ -164,6 +178,12 @@ class Explorer:
         self._widget: Optional[W.Widget] = None
         for w in self.controls.values():
             w.observe(self._on_change, names="value")
+        self.scrubber: Optional[W.IntSlider] = None
+        self.play: Optional[W.Play] = None
+        self.last_scrub_ms: float = math.nan
+        self._extra: Any = None  # what the last refresh returned for the static background
+        if self.scrubbable:
+            self._build_scrubber()
         self.update()
 
     # -- to override ---------------------------------------------------------
@@ -201,6 +221,115 @@ class Explorer:
     def metrics(self, result: Any) -> Mapping[str, Any]:
         """Numbers to show beside the figure."""
         return getattr(result, "metrics", {})
+
+    def time_range(self, result: Any) -> tuple[float, float]:
+        """(start_ms, end_ms) of ``result``'s virtual time: defining it (with ``at_time``) adds the scrubber."""
+        raise NotImplementedError
+
+    def at_time(self, result: Any, t_ms: float, live) -> None:
+        """Show ``result`` as it was at ``t_ms``: update only the time-dependent artists, never re-run."""
+        raise NotImplementedError
+
+    def scrub_step_ms(self, result: Any) -> float:
+        """One step of the scrubber (ms): a 200th of the run's time range by default."""
+        start, end = self.time_range(result)
+        return (end - start) / 200
+
+    # -- the time scrubber -----------------------------------------------------
+    @property
+    def scrubbable(self) -> bool:
+        """True when the subclass defines ``time_range`` and ``at_time`` (then it has a scrubber row)."""
+        cls = type(self)
+        return cls.time_range is not Explorer.time_range and cls.at_time is not Explorer.at_time
+
+    @property
+    def time(self) -> float:
+        """The scrubbed virtual time (ms); NaN for an explorer without a scrubber."""
+        return float(self.scrubber.value) if self.scrubber is not None else math.nan
+
+    def _build_scrubber(self) -> None:
+        if type(self).setup is Explorer.setup:
+            raise ValueError(f"{type(self).__name__} defines time_range/at_time but not setup/refresh; "
+                             "the scrubber needs a LiveFigure")
+        # Whole milliseconds: ipywidgets.Play counts in integers, and jslink copies values as they are.
+        self.scrubber = W.IntSlider(value=0, min=0, max=1, step=1, continuous_update=False, readout=True,
+                                    description="", layout=W.Layout(width="420px"))
+        self.play = W.Play(value=0, min=0, max=1, step=1, interval=150, description="play",
+                           layout=W.Layout(width="auto"))
+        self._scrub_link = W.jslink((self.play, "value"), (self.scrubber, "value"))
+        self.step_back = W.Button(description="", icon="step-backward", tooltip="one step back",
+                                  layout=W.Layout(width="40px"))
+        self.step_forward = W.Button(description="", icon="step-forward", tooltip="one step forward",
+                                     layout=W.Layout(width="40px"))
+        self.step_back.on_click(lambda _b: self._step(-1))
+        self.step_forward.on_click(lambda _b: self._step(+1))
+        self.time_label = W.HTML()
+        self._scrub_batch = False
+        self._scrub_fitted = False  # the first run starts the scrubber at its end
+        self.scrubber.observe(self._on_scrub, names="value")
+
+    def _step(self, direction: int) -> None:
+        if self.scrubber is None or self.result is None:
+            return
+        target = self.scrubber.value + direction * self.scrubber.step
+        self.scrub_to(min(max(target, self.scrubber.min), self.scrubber.max))
+
+    def scrub_to(self, t_ms: float) -> None:
+        """Show the current run at virtual time ``t_ms`` (rounded to whole ms) without re-running it."""
+        if self.scrubber is None:
+            raise ValueError(f"{type(self).__name__} has no time scrubber (it defines no time_range/at_time)")
+        if self.result is None:
+            raise ValueError("no run to scrub: the last update failed; fix the controls first")
+        lo, hi = self.scrubber.min, self.scrubber.max
+        if not isinstance(t_ms, (int, float)) or isinstance(t_ms, bool) or not lo <= round(t_ms) <= hi:
+            raise ValueError(f"t_ms={t_ms!r} must be a time within this run; allowed: {lo} to {hi} ms")
+        t = int(round(t_ms))
+        if t == self.scrubber.value:
+            self._show_time(t)  # same value: the slider would not report a change
+        else:
+            self.scrubber.value = t  # reports to _on_scrub, as a move in the browser does
+
+    def _on_scrub(self, change) -> None:
+        if self._scrub_batch or self.result is None:
+            return
+        self._show_time(int(change["new"]))
+
+    def _show_time(self, t: int) -> None:
+        """Redraw the time-dependent artists at ``t`` and re-encode the image (no simulation)."""
+        t0 = time.perf_counter()
+        if self.play is not None and self.play.value != t:
+            self.play.value = t  # headless callers have no jslink to keep the two together
+        try:
+            live = self.live_figure()
+            self.at_time(self.result, t, live)
+            png = live.png(self._extra)
+        except Exception as exc:  # noqa: BLE001 - shown to the student, not swallowed
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.message.value = (f"<span style='color:#D55E00'><b>Cannot show this time:</b> "
+                                  f"{html.escape(self.error)}</span>")
+            return
+        self.image.value = png
+        self.time_label.value = f"<span style='font-size:90%'>t = <b>{t:,} ms</b></span>"
+        self.last_scrub_ms = (time.perf_counter() - t0) * 1000
+
+    def _fit_scrubber(self, result: Any) -> int:
+        """Give the scrubber the new run's range and step; keep the time if it is inside, else clamp it."""
+        start, end = self.time_range(result)
+        lo, hi = int(math.floor(start)), max(int(math.ceil(end)), int(math.floor(start)) + 1)
+        step = max(1, int(round(self.scrub_step_ms(result))))
+        t = min(max(self.scrubber.value, lo), hi) if self._scrub_fitted else hi
+        self._scrub_fitted = True
+        self._scrub_batch = True  # the range moves in several steps; only the final time is drawn
+        try:
+            for w in (self.scrubber, self.play):
+                w.max = max(w.max, hi)  # widen first: min may never pass max on the way
+                w.min = lo
+                w.max = hi
+                w.step = step
+                w.value = t
+        finally:
+            self._scrub_batch = False
+        return t
 
     # -- machinery -----------------------------------------------------------
     def params(self) -> dict:
@@ -285,6 +414,9 @@ class Explorer:
             return figure_png(fig)
         live = self.live_figure()
         extra = self.refresh(result, live)
+        if self.scrubber is not None:
+            self.at_time(result, self._fit_scrubber(result), live)
+        self._extra = extra
         return live.png(extra)
 
     def display_size(self) -> tuple[int, int]:
@@ -310,6 +442,8 @@ class Explorer:
         self.image.value = png
         self.image.width = str(self.display_size()[0])
         self.table.value = metrics_html(self.metrics(result), self.shown_metrics, self.metric_labels)
+        if self.scrubber is not None:
+            self.time_label.value = f"<span style='font-size:90%'>t = <b>{self.scrubber.value:,} ms</b></span>"
         self.last_run_ms, self.last_draw_ms = (t1 - t0) * 1000, (t2 - t1) * 1000
         self.last_update_ms = (time.perf_counter() - t0) * 1000
         self.message.value = f"<span style='color:#666'>updated in {self.last_update_ms:.0f} ms</span>"
@@ -333,7 +467,13 @@ class Explorer:
             # below; align_items keeps the image from being stretched to the table's height.
             output = W.HBox([self.image, self.table],
                             layout=W.Layout(flex_flow="row wrap", align_items="flex-start", width="100%"))
-            self._widget = W.VBox([header, controls, footer, output], layout=W.Layout(width="100%"))
+            rows = [header, controls, footer, output]
+            if self.scrubber is not None:  # under the figure: step back, play, time slider, step forward
+                label = W.HTML("<span style='font-size:90%'>virtual time (ms)</span>")
+                rows.append(W.HBox([label, self.step_back, self.play, self.scrubber, self.step_forward,
+                                    self.time_label],
+                                   layout=W.Layout(flex_flow="row wrap", align_items="center")))
+            self._widget = W.VBox(rows, layout=W.Layout(width="100%"))
         return self._widget
 
     def _ipython_display_(self) -> None:
