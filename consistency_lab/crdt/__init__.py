@@ -10,13 +10,14 @@ from .base import CRDT
 from .counters import GCounter, PNCounter
 from .maps import LWWMap
 from .registers import LWWRegister, MVRegister
+from .rga import RGA, ElementId, RGADelete, RGAInsert, RGAOp
 from .sets import GSet, ORSet, TwoPSet
 
 # name -> type, for replication helpers, explorers and labs that pick a type by name
 CRDT_TYPES: dict[str, type[CRDT]] = {
     "gcounter": GCounter, "pncounter": PNCounter, "gset": GSet, "twopset": TwoPSet, "orset": ORSet,
-    "lwwregister": LWWRegister, "mvregister": MVRegister, "lwwmap": LWWMap,
+    "lwwregister": LWWRegister, "mvregister": MVRegister, "lwwmap": LWWMap, "rga": RGA,
 }
 
 __all__ = ["CRDT", "CRDT_TYPES", "GCounter", "PNCounter", "GSet", "TwoPSet", "ORSet", "LWWRegister",
-           "MVRegister", "LWWMap"]
+           "MVRegister", "LWWMap", "RGA", "RGAInsert", "RGADelete", "RGAOp", "ElementId"]

@@ -19,7 +19,7 @@ ELEMENTS = st.sampled_from(["x", "y", "z"])
 OP_NAMES = {
     "gcounter": ["increment"], "pncounter": ["increment", "decrement"], "gset": ["add"],
     "twopset": ["add", "remove"], "orset": ["add", "remove"], "lwwregister": ["set"],
-    "mvregister": ["set"], "lwwmap": ["set", "delete"],
+    "mvregister": ["set"], "lwwmap": ["set", "delete"], "rga": ["insert", "insert", "delete"],
 }
 
 
@@ -72,7 +72,15 @@ def play(kind: str, history: list, check_deltas: bool = True) -> Played:
         if kind in ("lwwregister", "lwwmap"):
             clock[r] += amount  # increasing per replica, colliding across replicas (ties by id)
             stamp = (clock[r], r)
-        if kind in ("gcounter", "pncounter"):
+        if kind == "rga" and name == "delete" and len(crdt) == 0:
+            continue
+        if kind == "rga":
+            length = len(crdt)
+            delta = crdt.insert(amount % (length + 1), element) if name == "insert" else crdt.delete(amount % length)
+            # an RGA op is not a delta of the same type: check it by applying it to the old state
+            before.apply(delta)
+            delta = None
+        elif kind in ("gcounter", "pncounter"):
             delta = getattr(crdt, name)(amount)
         elif kind == "lwwregister":
             delta = crdt.set(element, clock[r])
@@ -86,5 +94,5 @@ def play(kind: str, history: list, check_deltas: bool = True) -> Played:
         out.events.append(event)
         seen[r].add(event.eid)
         if check_deltas:
-            assert before.merge(delta) == crdt, (kind, step)
+            assert (before if delta is None else before.merge(delta)) == crdt, (kind, step)
     return out
