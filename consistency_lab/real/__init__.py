@@ -6,6 +6,7 @@ Nothing here imports psycopg until a demo runs, so ``postgres_availability()`` c
 line what is missing on a machine without it.
 """
 
+from .analytics_sqlite import QUERY_SHAPES, AnalyticsTiming, run_analytics_comparison
 from .pg_deadlock import DEADLOCK_DETECTED, DeadlockResult, LockWait, run_pg_deadlock
 from .pg_race import PG_STRATEGIES, SERIALIZATION_FAILURE, PgRaceResult, run_pg_race
 from .postgres import (PostgresAvailability, PostgresServer, PostgresStartError, PostgresUnavailable,
@@ -13,4 +14,5 @@ from .postgres import (PostgresAvailability, PostgresServer, PostgresStartError,
 
 __all__ = ["postgres_server", "postgres_availability", "PostgresServer", "PostgresAvailability",
            "PostgresUnavailable", "PostgresStartError", "run_pg_race", "PgRaceResult", "PG_STRATEGIES",
-           "SERIALIZATION_FAILURE", "run_pg_deadlock", "DeadlockResult", "LockWait", "DEADLOCK_DETECTED"]
+           "SERIALIZATION_FAILURE", "run_pg_deadlock", "DeadlockResult", "LockWait", "DEADLOCK_DETECTED",
+           "run_analytics_comparison", "AnalyticsTiming", "QUERY_SHAPES"]

@@ -126,8 +126,11 @@ test_every_timeline_run_ends = _property("timeline")
 test_every_cart_run_ends = _property("cart")
 test_every_overload_run_ends = _property("overload")
 test_every_transactions_run_ends = _property("transactions")
+test_every_logistics_run_ends = _property("logistics")
+test_every_logistics_lag_run_ends = _property("logistics_lag")
 
 
 def test_every_scenario_is_covered():
-    assert set(all_scenarios()) == {"register", "tickets", "timeline", "cart", "overload", "transactions"}, \
+    assert set(all_scenarios()) == {"register", "tickets", "timeline", "cart", "overload", "transactions",
+                                  "logistics", "logistics_lag"}, \
         "a new scenario needs its own property above"
