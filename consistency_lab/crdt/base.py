@@ -84,6 +84,10 @@ class CRDT:
         result._join(self)
         return result
 
+    def canonical(self) -> Hashable:
+        """The state in one canonical, hashable form (equal states, equal forms; replica id left out)."""
+        return self._canonical()
+
     def wire_size(self) -> int:
         """Bytes this state would take on the wire (length of its canonical repr): a stable estimate."""
         return len(repr(self._canonical()))

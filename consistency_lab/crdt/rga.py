@@ -156,16 +156,17 @@ class RGA(CRDT):
         return [self.delete(index) for _ in range(length)]
 
     # -- ops from anywhere ------------------------------------------------------------------
-    def apply(self, op: RGAOp) -> None:
-        """Apply an op made here or elsewhere; applying one twice changes nothing."""
+    def apply(self, op: RGAOp) -> bool:
+        """Apply an op made here or elsewhere; return whether it changed anything (a second time: no)."""
         if isinstance(op, RGAInsert):
             if op.id in self._nodes:
-                return
+                return False
             self._check_ready(op, op.after)
             self._integrate(op.id, op.after, op.char, False)
+            return True
         elif isinstance(op, RGADelete):
             self._check_ready(op, op.target)
-            self._tombstone(self._nodes[op.target])
+            return self._tombstone(self._nodes[op.target])
         else:
             raise ValueError(f"op={op!r} must be an RGAInsert or an RGADelete")
 
@@ -186,10 +187,12 @@ class RGA(CRDT):
             index -= chunk.visible
         raise AssertionError("index checked by the caller")
 
-    def _tombstone(self, node: _Node) -> None:
-        if not node.deleted:
-            node.deleted = True
-            node.chunk.visible -= 1
+    def _tombstone(self, node: _Node) -> bool:
+        if node.deleted:
+            return False
+        node.deleted = True
+        node.chunk.visible -= 1
+        return True
 
     def _integrate(self, id: ElementId, after: Optional[ElementId], char: str, deleted: bool) -> None:
         """Place a new element: right after ``after``, past every following element with a larger id."""
