@@ -70,7 +70,8 @@ class RaftReplica(Node):
                  region: Optional[str] = None, election_timeout_ms: tuple[float, float] = (150.0, 300.0),
                  heartbeat_ms: float = 50.0,
                  on_change: Optional[Callable[["RaftReplica"], None]] = None,
-                 on_leader: Optional[Callable[["RaftReplica"], None]] = None) -> None:
+                 on_leader: Optional[Callable[["RaftReplica"], None]] = None,
+                 observer: Any = None) -> None:
         low, high = (positive("election_timeout_min_ms", election_timeout_ms[0]),
                      positive("election_timeout_max_ms", election_timeout_ms[1]))
         if high < low:
@@ -84,6 +85,9 @@ class RaftReplica(Node):
         self.majority = len(self.cluster) // 2 + 1
         self.on_change = on_change
         self.on_leader = on_leader
+        # A viewer's recorder (raft_recorder.RaftRecorder): told of every send and every
+        # handled event; it only reads, so a run is the same with or without one.
+        self.observer = observer
         # Durable state (Figure 2's "persistent state on all servers"): survives crashes.
         self.term = 0
         self.voted_for: Optional[str] = None
@@ -122,6 +126,26 @@ class RaftReplica(Node):
     def on_restart(self) -> None:
         """Back with term, vote and log; everything else is relearned."""
         self.start()
+        self._observed()
+
+    def on_crash(self) -> None:
+        """Tell the observer the server is down (its durable state stays)."""
+        self._observed()
+
+    def _observed(self) -> None:
+        if self.observer is not None:
+            self.observer.state_changed(self)
+
+    def receive(self, msg: Any, src: str) -> None:
+        """Handle ``msg`` as every node does, then let the observer see the new state."""
+        super().receive(msg, src)
+        self._observed()
+
+    def send(self, dst: str, msg: Any) -> None:
+        """Send as every node does; the observer hears of it first (to find it in the trace)."""
+        if self.observer is not None and self.alive:
+            self.observer.sending(self, dst, msg)
+        super().send(dst, msg)
 
     @property
     def is_primary(self) -> bool:
@@ -167,6 +191,7 @@ class RaftReplica(Node):
             self.set_timer(self._deadline - self.sim.now, self._election_timer)
             return
         self._start_election()
+        self._observed()
 
     def _start_election(self) -> None:
         self.term += 1
@@ -227,6 +252,7 @@ class RaftReplica(Node):
         if self.role == "leader" and self.term == term:
             self._broadcast_append()
             self.set_timer(self.heartbeat_ms, self._heartbeat, term)
+            self._observed()  # a one-server cluster commits on its own heartbeat
 
     def _step_down(self, term: int) -> None:
         """Become a follower of ``term`` (a newer one, or ours when another server leads it)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from ..faults import FaultSchedule, parse_faults
 from ..history import History, Operation
@@ -19,13 +19,16 @@ from ..latency import Exponential, parse_latency
 from ..check.convergence import convergence_time
 from ..metrics import latency_summary, rate, stale_reads
 from ..network import Network, NetworkOptions
+from ..faults import Crash, Partition
 from ..replication import PrimaryBackupReplica, QuorumReplica, RaftReplica, RegisterClient
+from ..replication.client import ClientRead, ReadOk
 from ..replication.quorum import READ_REPAIR_MODES
+from ..replication.raft_recorder import RaftRecorder, RaftTimeline
 from ..sim import Simulation, TraceEvent
 from . import register_scenario
 from .base import EVENT_BUDGET, Param, RunResult, Scenario, finite_end, stop_note
 
-__all__ = ["RegisterResult", "REGISTER", "MODES"]
+__all__ = ["RegisterResult", "REGISTER", "MODES", "kv_operations", "key_names"]
 
 MODES = ("sync", "semi-sync", "async", "quorum", "raft")
 
@@ -69,11 +72,25 @@ PARAMS = (
     Param("settle_ms", float, 2000.0, "quiet time after the last operation and heal (ms)",
           low=0.0, high=600_000),
     Param("trace", bool, True, "include the full message trace in the result (the digest is always computed)"),
+    Param("keys", int, 1, "a key-value store: each operation reads or writes one of this many keys, drawn "
+          "uniformly (1: the single register x; more: keys k0, k1, ..., checked one key at a time)", low=1, high=64),
+    Param("crash_leader", str, "", "crash whichever replica leads (primary or raft leader) at START ms and "
+          "restart it at END ms: 'START-END', 'START' (never restarts) or '' (never)"),
+    Param("isolate_leader", str, "", "cut whichever replica leads at START ms off from every other node "
+          "until END ms: 'START-END' or '' (never)"),
+    Param("raft_timeline", bool, False,
+          "raft: record each server's role, term, log and commit index over time and every peer message "
+          "in flight (result.raft_timeline, for the Raft explorer)"),
 )
 
 
 def _cross_check(p: dict) -> None:
     n = p["n"]
+    for name in ("crash_leader", "isolate_leader"):
+        if p[name].strip() and p["mode"] == "quorum":
+            raise ValueError(f"{name}={p[name]!r} needs a replica that leads; allowed: '' with mode=quorum "
+                             "(leaderless), any window with sync, semi-sync, async or raft")
+        _leader_window(name, p[name])
     if p["mode"] == "quorum":
         for name in ("r", "w"):
             if p[name] > n:
@@ -88,6 +105,104 @@ def _cross_check(p: dict) -> None:
     parse_faults(p["faults"])
 
 
+def _leader_window(name: str, text: str) -> "tuple[float, float] | None":
+    """The (start, end) of a leader fault ('' -> None), checked as a fault window is."""
+    if not text.strip():
+        return None
+    try:
+        (crash,) = parse_faults(f"crash:leader@{text.strip()}").faults
+    except ValueError:
+        raise ValueError(f"{name}={text!r} must be a window 'START-END' or 'START' in ms, or ''") from None
+    return crash.start, crash.end
+
+
+def _leader_of(replicas: dict) -> "str | None":
+    """The replica that leads now: alive, believing it leads, of the newest term (epoch); None in an election."""
+    leading = [r for r in replicas.values() if r.alive and r.is_primary]
+    if not leading:
+        return None
+    return max(leading, key=lambda r: getattr(r, "term", None) or getattr(r, "epoch", 0)).name
+
+
+def key_names(keys: int) -> tuple[str, ...]:
+    """The keys of a run: ``("x",)`` for the single register, else ``k0 .. k{keys-1}``."""
+    return ("x",) if keys == 1 else tuple(f"k{i}" for i in range(keys))
+
+
+class _KeyedClient(RegisterClient):
+    """A register client that picks the key of each operation uniformly, from its own seeded stream."""
+
+    def __init__(self, *args: Any, keys: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keys = keys
+        self._key_rng = self.sim.rng(f"keys/{self.name}")  # its own stream: the op draws stay as they were
+
+    def _next_op(self) -> None:
+        if self.remaining > 0:
+            self.key = self.keys[self._key_rng.randrange(len(self.keys))]
+        super()._next_op()
+
+
+class _KeyedHistory(History):
+    """Records each operation with its key as a third input element: ("write", v, key), ("read", None, key)."""
+
+    def __init__(self, clients: dict) -> None:
+        super().__init__()
+        self._clients = clients
+
+    def add(self, op: Operation) -> None:
+        """Add ``op`` tagged with the key its client is working on (unchanged until its next operation)."""
+        key = self._clients[op.client_id].key
+        super().add(Operation(op.client_id, (*op.input, key), op.call, op.output, op.return_time, op.status))
+
+
+class _KeyedPrimaryBackup(PrimaryBackupReplica):
+    """Primary–backup over several keys: the log stays one sequence of unique values; a read of
+    key k serves the newest entry written to k (every value names its key in ``key_of``)."""
+
+    def __init__(self, *args: Any, key_of: dict, **kwargs: Any) -> None:
+        self.key_of = key_of
+        super().__init__(*args, **kwargs)
+
+    def value(self, key: str = "x") -> Any:
+        """The newest value of ``key`` in the prefix this replica would serve (as the one-key rule)."""
+        n = self.committed if (self.is_primary and self.mode != "async") else len(self.log)
+        for entry in reversed(self.log[:n]):
+            if self.key_of.get(entry.value) == key:
+                return entry.value
+        return None
+
+    def on_ClientRead(self, msg: ClientRead, src: str) -> None:
+        """As one key, but answer with the value of the key asked for."""
+        if self.is_primary or self.serve_local_reads:
+            self.reply(src, msg, ReadOk, value=self.value(msg.key))
+        else:
+            super().on_ClientRead(msg, src)
+
+
+def kv_operations(result: "RegisterResult") -> list[Operation]:
+    """The run's history in the key-value model's form (("put", key, v), ("get", key, None)), for
+    ``check_operations(tuple_kv_model(), ...)``; a one-key run reads and writes key "x"."""
+    out = []
+    for op in result.history:
+        key = op.input[2] if len(op.input) > 2 else "x"
+        f = "put" if op.input[0] == "write" else "get"
+        out.append(Operation(op.client_id, (f, key, op.input[1] if f == "put" else None), op.call,
+                             op.output, op.return_time, op.status))
+    return out
+
+
+def _stale_per_key(ops: list[Operation], keyed: bool) -> list[Operation]:
+    """Stale reads, judged within each key (one key: the whole history)."""
+    if not keyed:
+        return stale_reads(ops)
+    by_key: dict[str, list[Operation]] = {}
+    for op in ops:
+        by_key.setdefault(op.input[2], []).append(op)
+    stale = {id(op) for part in by_key.values() for op in stale_reads(part)}
+    return [op for op in ops if id(op) in stale]
+
+
 @dataclass
 class RegisterResult(RunResult):
     """A register run: metrics plus history, trace, replica states and topology."""
@@ -100,6 +215,8 @@ class RegisterResult(RunResult):
     faults: FaultSchedule = field(default_factory=FaultSchedule)
     regions: dict = field(default_factory=dict)
     end_time: float = 0.0
+    #: Raft runs asked for it (``raft_timeline=True``): every server's state and message over time.
+    raft_timeline: Optional[RaftTimeline] = None
 
 
 def _topology(n: int, clients: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -120,14 +237,22 @@ def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
     replica_specs, client_specs = _topology(p["n"], p["clients"])
     names = [r for r, _ in replica_specs]
     change_log: list[tuple[float, str, Any]] = []
+    keys = key_names(p["keys"])
+    keyed = len(keys) > 1
+    key_of: dict[int, str] = {}  # written value -> its key (values are unique)
+
+    def state_of(replica) -> Any:
+        """One key: its value; several: a tuple of every key's value, in key order."""
+        return tuple(replica.value(k) for k in keys) if keyed else replica.value()
 
     def on_change(replica) -> None:
-        change_log.append((sim.now, replica.name, replica.value()))
+        change_log.append((sim.now, replica.name, state_of(replica)))
 
     skew_rng = sim.rng("clocks")
     skews = {r: skew_rng.uniform(-p["clock_skew_ms"], p["clock_skew_ms"]) for r in names}
     mode = p["mode"]
     replicas: dict[str, Any] = {}
+    recorder = RaftRecorder(sim) if mode == "raft" and p["raft_timeline"] else None
     # Raft serves every read at the leader (ReadIndex), so ``reads`` does not apply to it.
     reads_local = mode != "raft" and (mode == "async" if p["reads"] == "auto" else p["reads"] == "local")
     for name, region in replica_specs:
@@ -141,14 +266,17 @@ def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
             node = RaftReplica(
                 name, sim, net, region=region, peers=names, heartbeat_ms=p["heartbeat_ms"],
                 election_timeout_ms=(p["election_timeout_min_ms"], p["election_timeout_max_ms"]),
-                on_change=on_change)
+                on_change=on_change, observer=recorder)
+            if recorder is not None:
+                recorder.watch(node)
         else:
             acks = {"sync": p["n"] - 1, "semi-sync": p["k"], "async": 0}[mode]
-            node = PrimaryBackupReplica(
+            pb_kind, extra = (_KeyedPrimaryBackup, {"key_of": key_of}) if keyed else (PrimaryBackupReplica, {})
+            node = pb_kind(
                 name, sim, net, region=region, peers=names, mode=mode, acks_needed=acks,
                 is_primary=(name == "r0"), heartbeat_ms=p["heartbeat_ms"],
                 failover_timeout_ms=p["failover_timeout_ms"], failover=p["failover"],
-                serve_local_reads=reads_local, on_change=on_change)
+                serve_local_reads=reads_local, on_change=on_change, **extra)
         replicas[name] = node
 
     local_of: dict[str, str] = {}
@@ -163,9 +291,19 @@ def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
         # local replica, which redirects to whoever it believes leads.
         return client.primary_hint or local_of[client.name]
 
-    history = History()
+    by_name: dict[str, RegisterClient] = {}
+    history = _KeyedHistory(by_name) if keyed else History()
     counter = iter(range(1, 10**9))
     clients: list[RegisterClient] = []
+
+    def value_for(cname: str):
+        """Hands out the next unique value; with several keys, notes which key it was written to."""
+        def next_value() -> int:
+            value = next(counter)
+            if keyed:
+                key_of[value] = by_name[cname].key
+            return value
+        return next_value
     # A client crashed with no restart never finishes: the workload is over without it.
     down_for_good = {c.node for c in faults.crashes() if c.end == math.inf}
     finished = sim.env.event()
@@ -176,10 +314,12 @@ def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
 
     think = Exponential(1.0 / p["think_ms"]) if p["think_ms"] > 0 else parse_latency(0)
     for cname, region in client_specs:
-        client = RegisterClient(cname, sim, net, region=region, route=route, history=history,
-                                next_value=lambda: next(counter), operations=p["operations"],
-                                read_ratio=p["read_ratio"], think=think, timeout_ms=p["timeout_ms"],
-                                on_done=client_settled)
+        kind, extra = (_KeyedClient, {"keys": keys}) if keyed else (RegisterClient, {})
+        client = kind(cname, sim, net, region=region, route=route, history=history,
+                      next_value=value_for(cname), operations=p["operations"],
+                      read_ratio=p["read_ratio"], think=think, timeout_ms=p["timeout_ms"],
+                      on_done=client_settled, **extra)
+        by_name[cname] = client
         clients.append(client)
         client.start()
     local = parse_latency(p["local_latency"], "local_latency")
@@ -189,32 +329,52 @@ def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
     for node in replicas.values():
         node.start()
     net.apply(faults)
+    struck: list = []  # the leader faults, once they have found their leader
+
+    def strike(kind: str, start: float, end: float) -> None:
+        leader = _leader_of(replicas)
+        if leader is None:
+            sim.record("note", "", "", f"no leader to {kind}", detail="an election was under way")
+            return
+        others = tuple(n for n in net.nodes if n != leader)
+        fault = Crash(leader, start, end) if kind == "crash" else Partition(((leader,), others), start, end)
+        struck.append(fault)
+        net.apply(FaultSchedule((fault,)))
+
+    leader_faults = [(kind, _leader_window(name, p[name])) for kind, name in
+                     (("crash", "crash_leader"), ("isolate", "isolate_leader"))]
+    for kind, window in leader_faults:
+        if window is not None:
+            sim.schedule(window[0], strike, kind, *window)
     for crash in faults.crashes():
         if crash.node in down_for_good and crash.node in local_of:
             sim.schedule(crash.start, client_settled)  # queued after the crash itself
 
-    bound = _workload_bound(p, faults)
+    # Bounds count the leader faults as planned (whoever they strike), as if they were in ``faults``.
+    planned = FaultSchedule.of([*faults.faults, *(Crash("leader", *w) for _kind, w in leader_faults if w)])
+    bound = _workload_bound(p, planned)
     reason = sim.run_bounded(bound, stop_when=finished)
     unfinished = [c.name for c in clients if not c.done and c.name not in down_for_good]
     stopped = stop_note(reason, bound, "clients " + ", ".join(unfinished)) if unfinished else ""
-    last_heal = faults.last_heal()
+    last_heal = planned.last_heal()
     if reason != "events":
         stop = max(sim.now, finite_end(last_heal)) + p["settle_ms"]
         if sim.run_bounded(stop) == "events":
             stopped = stop_note("events", stop, "the settle period after the workload")
 
-    states = {name: node.value() for name, node in replicas.items()}
+    faults = FaultSchedule.of([*faults.faults, *struck])  # the leader faults as they struck, for the metrics
+    states = {name: state_of(node) for name, node in replicas.items()}
     # Convergence is measured from quiescence: the last heal, or the last write, whichever is later.
     last_write = max((op.call for op in history if op.input[0] == "write"), default=0.0)
     heal = max(last_heal if last_heal != math.inf else sim.now, last_write)
-    stale = stale_reads(history.operations)
-    metrics = _metrics(history, stale, faults, net, replicas, change_log, heal, mode, client_specs)
+    stale = _stale_per_key(history.operations, keyed)
+    metrics = _metrics(history, stale, faults, net, replicas, change_log, heal, mode, client_specs, keys)
     return RegisterResult(
         scenario="register", seed=seed, params=dict(p), metrics=metrics,
         trace_digest=sim.trace_digest(), history=history, stale=stale,
         trace=sim.trace if p["trace"] else [], replica_states=states, change_log=change_log,
         faults=faults, regions={**dict(replica_specs), **dict(client_specs)}, end_time=sim.now,
-        stopped=stopped)
+        stopped=stopped, raft_timeline=recorder.timeline() if recorder is not None else None)
 
 
 def _workload_bound(p: dict, faults: FaultSchedule) -> float:
@@ -229,7 +389,7 @@ def _workload_bound(p: dict, faults: FaultSchedule) -> float:
     return finite_end(*(f.end for f in faults.faults)) + work + p["settle_ms"] + 1000.0
 
 
-def _lost_writes(history: History, replicas: dict, mode: str) -> int:
+def _lost_writes(history: History, replicas: dict, mode: str, keys: tuple[str, ...] = ("x",)) -> int:
     """Acknowledged writes missing from the final authoritative state."""
     acked = [op for op in history if op.input[0] == "write" and op.status == "ok"]
     if mode == "raft":
@@ -247,12 +407,16 @@ def _lost_writes(history: History, replicas: dict, mode: str) -> int:
         kept = {e.value for e in final.log}
         return sum(1 for op in acked if op.input[1] not in kept)
     # Leaderless: a write that began after the surviving value's write had finished
-    # should have replaced it; if it did not, last-writer-wins threw it away.
+    # should have replaced it; if it did not, last-writer-wins threw it away (key by key).
     by_value = {op.input[1]: op for op in history if op.input[0] == "write"}
-    values = [r.value() for r in replicas.values()]
-    finals = {v for value in values for v in (value if isinstance(value, tuple) else (value,))}
-    cutoff = min((by_value[v].return_time for v in finals if v in by_value), default=-math.inf)
-    return sum(1 for op in acked if op.call > cutoff and op.input[1] not in finals)
+    lost = 0
+    for key in keys:
+        mine = [op for op in acked if (op.input[2] if len(op.input) > 2 else "x") == key]
+        values = [r.value(key) for r in replicas.values()]
+        finals = {v for value in values for v in (value if isinstance(value, tuple) else (value,))}
+        cutoff = min((by_value[v].return_time for v in finals if v in by_value), default=-math.inf)
+        lost += sum(1 for op in mine if op.call > cutoff and op.input[1] not in finals)
+    return lost
 
 
 def _since(t: "float | None", start: float) -> float:
@@ -290,7 +454,8 @@ def _during_faults(ops: list[Operation], periods: list[tuple[float, float]]) -> 
 
 
 def _metrics(history: History, stale: list[Operation], faults: FaultSchedule, net: Network, replicas: dict,
-             change_log: list, heal: float, mode: str, client_specs: list) -> dict:
+             change_log: list, heal: float, mode: str, client_specs: list,
+             keys: tuple[str, ...] = ("x",)) -> dict:
     """Latency, staleness, availability (overall and during faults), convergence and lost writes.
 
     ``*_during_faults`` metrics count operations by *return* time (see ``_during_faults``):
@@ -342,11 +507,12 @@ def _metrics(history: History, stale: list[Operation], faults: FaultSchedule, ne
     m.update({
         "pending_operations": sum(op.pending for op in ops),
         "failed_operations": sum(op.status == "fail" for op in ops),
-        "converged": len({repr(r.value()) for r in replicas.values()}) == 1,
+        "converged": len({repr(tuple(r.value(k) for k in keys) if len(keys) > 1 else r.value())
+                          for r in replicas.values()}) == 1,
         "convergence_time_ms": _since(convergence_time(change_log, heal, {name: None for name in replicas}), heal),
         "messages_per_op": rate(net.sent, len(ops)),
         "messages_dropped": net.dropped,
-        "lost_acknowledged_writes": _lost_writes(history, replicas, mode),
+        "lost_acknowledged_writes": _lost_writes(history, replicas, mode, keys),
     })
     return m
 

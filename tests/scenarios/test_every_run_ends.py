@@ -67,6 +67,9 @@ def _param(scenario_name: str, param: Param):
         return _number(param, integer=False)
     if param.name == "faults":
         return _faults(NAMES[scenario_name])
+    if param.name.endswith("_leader"):  # register's crash_leader / isolate_leader: mostly never, else a window
+        window = st.builds("{}-{}".format, st.integers(0, 3000), st.integers(3000, 6000))
+        return st.one_of(st.just(""), st.just(""), window, st.integers(0, 3000).map(str))
     if "latency" in param.name or param.name.endswith("_ms"):
         return LATENCIES
     return st.just(param.default)
