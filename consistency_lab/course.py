@@ -21,14 +21,19 @@ from .grading.build import build_lab_bytes
 from .grading.checks import HIDDEN_SUFFIX
 from .grading.notebook_build import BEGIN_HIDDEN, BEGIN_SOLUTION, LabFormatError
 
-__all__ = ["ReleaseError", "ReleaseReport", "release", "hidden_names", "scan_for_leaks", "TOP_FILES"]
+__all__ = ["ReleaseError", "ReleaseReport", "release", "hidden_names", "scan_for_leaks", "student_readme",
+           "TOP_FILES", "STUDENT_README"]
 
-#: Top-level files copied as they are (missing ones are skipped).
-TOP_FILES = ("README.md", "pyproject.toml", "environment.yml", "requirements.txt", "Makefile", ".gitignore",
-             "LICENSE")
-# Left out of the student copy: grader tests (they hold fixtures with hidden checks) and the
-# grader benchmark (it needs those fixtures).
-_EXCLUDED = {"tests/grading", "benchmarks/bench_grader.py"}
+#: Top-level files copied as they are (missing ones are skipped).  README.md is not among them:
+#: the release gets the student README (``STUDENT_README``), not the instructor's.
+TOP_FILES = ("pyproject.toml", "environment.yml", "requirements.txt", "Makefile", ".gitignore", "LICENSE")
+#: The student README's source; its placeholder line gets the course table of the instructor README.
+STUDENT_README = "etc/release/README.md"
+_COURSE_PLACEHOLDER = "<!-- release: the course table is copied here from the instructor README -->"
+# Left out of the student copy: grader tests (they hold fixtures with hidden checks), the
+# grader benchmark (it needs those fixtures), tests of the instructor's repo (CI script,
+# solutions) and the student README's source (it becomes README.md).
+_EXCLUDED = {"tests/grading", "benchmarks/bench_grader.py", "tests/repo/test_instructor_repo.py", "etc/release"}
 _JUNK = ("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis", ".ruff_cache")
 _TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".txt", ".toml", ".yml", ".yaml", ".cfg", ".ini", ".json", ".csv", ""}
 
@@ -105,6 +110,23 @@ def scan_for_leaks(folder: Path, names: Iterable[str]) -> list[str]:
     return leaks
 
 
+def student_readme(root: Path) -> str:
+    """The release's README: ``etc/release/README.md`` with the course table of the instructor README."""
+    template_path = root / STUDENT_README
+    if not template_path.is_file():
+        raise ReleaseError(f"{template_path} is missing: the release needs a README written for students")
+    template = template_path.read_text(encoding="utf-8")
+    if _COURSE_PLACEHOLDER not in template:
+        raise ReleaseError(f"{template_path} has no line {_COURSE_PLACEHOLDER!r} for the course table")
+    readme = (root / "README.md").read_text(encoding="utf-8") if (root / "README.md").is_file() else ""
+    # The table of the "## The course" section: one source for the chapter list, two READMEs.
+    section = readme.split("\n## The course\n", 1)[1].split("\n## ", 1)[0] if "\n## The course\n" in readme else ""
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    if not table:
+        raise ReleaseError("README.md has no table under '## The course' to copy into the student README")
+    return template.replace(_COURSE_PLACEHOLDER, table)
+
+
 def _ignore_for(root: Path) -> Callable[[str, list[str]], set[str]]:
     junk = shutil.ignore_patterns(*_JUNK)
 
@@ -129,7 +151,7 @@ def release(root: Path, dest: Path, *, force: bool = False, solutions_dir: Optio
         if not (root / needed).is_dir():
             raise ReleaseError(f"{root} is not the course folder (no {needed}/); run from the repo root "
                                "or pass --root")
-    copied_dirs = ["chapters", "consistency_lab", "tests", "benchmarks", "labs"]
+    copied_dirs = ["chapters", "consistency_lab", "tests", "benchmarks", "labs", "etc"]
     if dest == root or any(dest == root / d or (root / d) in dest.parents for d in copied_dirs + ["solutions"]):
         raise ReleaseError(f"{dest}: the release cannot go inside the course's own folders; pick a new folder")
     if dest.exists() and not dest.is_dir():
@@ -137,6 +159,7 @@ def release(root: Path, dest: Path, *, force: bool = False, solutions_dir: Optio
     if dest.exists() and any(dest.iterdir()) and not force:
         raise ReleaseError(f"{dest} is not empty; pass --force to replace the release's files in it")
 
+    readme = student_readme(root)
     # Build the labs first: an invalid solution should stop the release before anything is written.
     labs: dict[str, bytes] = {}
     modules = []
@@ -154,7 +177,7 @@ def release(root: Path, dest: Path, *, force: bool = False, solutions_dir: Optio
     staging = Path(tempfile.mkdtemp(prefix=".release-staging-", dir=dest.parent))
     try:
         report = ReleaseReport(dest=dest)
-        for name in ("chapters", "consistency_lab", "tests", "benchmarks"):
+        for name in ("chapters", "consistency_lab", "tests", "benchmarks", "etc"):
             if (root / name).is_dir():
                 shutil.copytree(root / name, staging / name, ignore=_ignore_for(root))
         (staging / "labs").mkdir()
@@ -168,6 +191,7 @@ def release(root: Path, dest: Path, *, force: bool = False, solutions_dir: Optio
         for name in TOP_FILES:
             if (root / name).is_file():
                 shutil.copy2(root / name, staging / name)
+        (staging / "README.md").write_text(readme, encoding="utf-8")
         leaks = scan_for_leaks(staging, hidden_names(root, modules))
         if leaks:
             if created:

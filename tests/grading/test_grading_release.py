@@ -1,5 +1,8 @@
 """release: the student copy has chapters, labs and the package, but no solutions and no hidden checks."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,7 +36,12 @@ def fake_course(root: Path) -> Path:
     (root / "tests" / "grading").mkdir(parents=True)
     (root / "tests" / "grading" / "test_x.py").write_text("# grader tests\n")
     (root / "tests" / "test_sim.py").write_text("def test_ok():\n    pass\n")
-    (root / "README.md").write_text("# course\n")
+    (root / "README.md").write_text("# course\n\n## The course\n\n| notebook | time |\n|---|---|\n"
+                                    "| `chapters/00_index.ipynb` | 5 min |\n\n## For instructors\n\nsolutions/ ...\n")
+    (root / "etc" / "release").mkdir(parents=True)
+    (root / "etc" / "release" / "README.md").write_text(
+        "# student copy\n\n## The course\n\n"
+        "<!-- release: the course table is copied here from the instructor README -->\n")
     (root / "Makefile").write_text("lab:\n\ttrue\n")
     return root
 
@@ -102,3 +110,45 @@ def test_release_cannot_overwrite_the_course_itself(tmp_path):
             release(root, dest, force=True)
     with pytest.raises(ReleaseError, match="is not the course folder"):
         release(tmp_path / "elsewhere", tmp_path / "out")
+
+
+def test_the_release_readme_is_for_students(tmp_path, solutions_dir):
+    dest = tmp_path / "release"
+    release(ROOT, dest, solutions_dir=solutions_dir)
+    readme = (dest / "README.md").read_text()
+    assert "make lab" in readme and "make test" in readme and "check(" in readme
+    assert "chapters/01_two_mindsets.ipynb" in readme  # the course table, copied from the instructor README
+    for instructor_only in ["solutions/", "build-labs", "consistency-lab grade", "consistency-lab release", ".ci/run"]:
+        assert instructor_only not in readme, instructor_only
+    assert (dest / "etc" / "jupyter" / "register_kernel.py").exists()  # make lab needs it
+    assert not (dest / "etc" / "release").exists()
+    assert not (dest / "tests" / "repo" / "test_instructor_repo.py").exists()
+
+
+def test_a_course_without_a_student_readme_cannot_be_released(tmp_path):
+    root = fake_course(tmp_path / "course")
+    (root / "etc" / "release" / "README.md").unlink()
+    with pytest.raises(ReleaseError, match="needs a README written for students"):
+        release(root, tmp_path / "out")
+
+
+def test_the_release_passes_its_own_test_suite(tmp_path):
+    """Build a release of this repo and run its unit tests and chapters, as a student's make test does."""
+    dest = tmp_path / "course-for-students"
+    release(ROOT, dest)
+    # The release's make would build its own .venv (minutes of pip); it may use ours instead, since
+    # the dependency list is the same file.  PYTHONPATH puts the release's package first.
+    (dest / ".venv").symlink_to(ROOT / ".venv")
+    env = {**os.environ, "PYTHONPATH": str(dest), "MPLBACKEND": "Agg"}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    run = lambda *args, timeout: subprocess.run(  # noqa: E731 - three calls, one shape
+        [sys.executable, *args], cwd=dest, env=env, capture_output=True, text=True, timeout=timeout)
+    where = run("-c", "import consistency_lab; print(consistency_lab.__file__)", timeout=60)
+    assert where.stdout.strip().startswith(str(dest)), where.stdout + where.stderr
+    units = run("-m", "pytest", "tests", "-q", "-x", "-n", "2", "-p", "no:cacheprovider", "--ignore=tests/browser",
+                timeout=900)
+    assert units.returncode == 0, units.stdout[-3000:] + units.stderr[-2000:]
+    chapters = sorted(str(p.relative_to(dest)) for p in (dest / "chapters").glob("*.ipynb"))
+    notebooks = run("-m", "pytest", "-q", "-x", "-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider",
+                    "--nbval-lax", "--nbval-current-env", *chapters, timeout=900)
+    assert notebooks.returncode == 0, notebooks.stdout[-3000:] + notebooks.stderr[-2000:]

@@ -30,10 +30,9 @@ def test_environment_yml_matches_pyproject():
     assert conda == wanted
 
 
-def test_readme_shows_both_commands_and_ci_calls_make_test():
+def test_readme_shows_both_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make lab" in readme and "make test" in readme
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_notebooks_are_stripped_and_use_python3():
