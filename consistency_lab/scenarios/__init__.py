@@ -47,5 +47,5 @@ def _load_all() -> None:
 
 
 #: Modules that define scenarios; each calls register_scenario at import.
-_MODULES = ["register", "timeline", "cart", "tickets", "overload", "transactions",
+_MODULES = ["register", "timeline", "cart", "tickets", "overload", "transactions", "document",
             "logistics", "logistics_lag"]

@@ -19,6 +19,7 @@ WALL_CLOCK_BOUND_S = 30.0  # generous: two shared CI cores; typical accepted run
 NAMES = {
     "register": ["A", "B", "r0", "r1", "r2", "c0", "c1", "c3"],
     "tickets": ["A", "B", "web0", "web1", "r0", "r1", "rs"],
+    "document": ["e0", "e1", "e2", "server"],
 }
 WRONG_NAMES = ["c9", "r7", "nobody"]  # refused: the error must list the valid targets
 
@@ -129,11 +130,12 @@ test_every_timeline_run_ends = _property("timeline")
 test_every_cart_run_ends = _property("cart")
 test_every_overload_run_ends = _property("overload")
 test_every_transactions_run_ends = _property("transactions")
+test_every_document_run_ends = _property("document")
 test_every_logistics_run_ends = _property("logistics")
 test_every_logistics_lag_run_ends = _property("logistics_lag")
 
 
 def test_every_scenario_is_covered():
     assert set(all_scenarios()) == {"register", "tickets", "timeline", "cart", "overload", "transactions",
-                                  "logistics", "logistics_lag"}, \
+                                  "logistics", "logistics_lag", "document"}, \
         "a new scenario needs its own property above"
