@@ -129,6 +129,18 @@ class OverloadResult(RunResult):
             b[1] += 1
         return [(k * bin_ms, ok / n, n) for k, (ok, n) in sorted(bins.items())]
 
+    def latency_over_time(self, bin_ms: float = 250.0,
+                          qs: tuple[float, ...] = (50, 99, 99.9)) -> list[tuple[float, list[float]]]:
+        """(bin start ms, latency percentiles of its successful requests) per bin of arrivals (NaN: none succeeded)."""
+        if not bin_ms > 0:
+            raise ValueError(f"bin_ms={bin_ms!r} must be a number > 0 ms")
+        bins: dict[int, list[float]] = {}
+        for rec in self.requests:
+            b = bins.setdefault(int(rec.arrival_ms // bin_ms), [])
+            if rec.outcome == "ok":
+                b.append(rec.latency_ms)
+        return [(k * bin_ms, [percentile(ok, q) for q in qs]) for k, ok in sorted(bins.items())]
+
 
 def _run_overload(seed: int, p: dict, _hooks: dict) -> OverloadResult:
     """Offer the load through the chain, let the store drain, and measure (``OVERLOAD.run``)."""

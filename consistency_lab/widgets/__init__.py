@@ -9,6 +9,7 @@ explorers without a browser.
 from __future__ import annotations
 
 from .base import Explorer
+from .overload_explorer import OverloadExplorer
 from .pbs_explorer import PBSExplorer
 from .prediction import Prediction
 from .register_explorer import RegisterExplorer
@@ -20,6 +21,7 @@ EXPLORERS: dict[str, type[Explorer]] = {
     "register": RegisterExplorer,
     "pbs": PBSExplorer,
     "tickets": TicketsExplorer,
+    "overload": OverloadExplorer,
 }
 
 

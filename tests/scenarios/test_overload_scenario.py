@@ -112,6 +112,21 @@ def test_the_result_holds_requests_samples_and_breaker_transitions():
     assert result.to_json()["metrics"]["requests"] == m["requests"]
 
 
+def test_latency_over_time_bins_the_successful_requests_by_arrival():
+    result = OVERLOAD.run(1, **PEAK)
+    bins = result.latency_over_time(1000.0)
+    assert [t for t, _q in bins] == [t for t, _r, _n in result.success_over_time(1000.0)]
+    ok = [r for r in result.requests if r.outcome == "ok" and r.arrival_ms < 1000.0]
+    p50, p99, p999 = bins[0][1]
+    assert p50 <= p99 <= p999 <= max(r.latency_ms for r in ok)
+    # About 700 requests in the bin: its p99.9 is close to the slowest one.
+    assert p999 == pytest.approx(sorted(r.latency_ms for r in ok)[-1], rel=0.05)
+    # Arrivals in the fault (2 s to 4 s) that still succeed waited far longer than the quiet first second.
+    assert max(q[1] for t, q in bins if 2000.0 <= t < 4000.0 and not math.isnan(q[1])) > 5 * p99
+    with pytest.raises(ValueError, match="bin_ms=0 must be a number > 0 ms"):
+        result.latency_over_time(0)
+
+
 @pytest.mark.parametrize("params,needle", [
     (dict(retry="sometimes"), "retry='sometimes' must be one of none, immediate, backoff"),
     (dict(shedding="maybe"), "shedding='maybe' must be one of off, queue, deadline"),

@@ -249,7 +249,8 @@ def test_cached_frames_match_a_full_redraw(explorers):
     # The background is reused between frames; a stale one would show old ticks or titles.
     moves = {"register": [{"seed": 3}, {"mode": "sync"}, {"partition": True}, {"seed": 4}],
              "tickets": [{"seed": 3}, {"inventory": "reservation"}, {"seats": 20}, {"seed": 4}],
-             "pbs": [{"w": 2}, {"model": "WAN"}]}
+             "pbs": [{"w": 2}, {"model": "WAN"}],
+             "overload": [{"seed": 3}, {"fault": False}, {"load_pct": 140}, {"shedding": "deadline"}, {"seed": 4}]}
     for name, e in explorers.items():
         for move in moves[name]:
             move = {k: v for k, v in move.items() if k in e.controls}
