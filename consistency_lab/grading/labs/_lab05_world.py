@@ -159,7 +159,7 @@ class DurableView:
     def __init__(self, view: Any, faults: Optional[Faults] = None) -> None:
         self.inner = view
         self.faults = faults
-        #: Offsets-free record of every apply call: the event ids, in call order.
+        #: The event id of every apply call, in call order (a redelivery shows up twice).
         self.calls: list[str] = []
 
     @property
@@ -372,7 +372,10 @@ def run_consumer_group(view: Any, seed: int = 0, *, packages: int = 20, scans_pe
     """Feed ``view.apply`` from a consumer group (duplicates, crashes before commit); returns (log events, group)."""
 
     class Handler:
+        """The consumer group's handler: every delivery goes to ``view.apply``."""
+
         def handle(self, event: Event) -> str:
+            """Apply one delivery to the view."""
             view.apply(event)
             return "applied"
 
