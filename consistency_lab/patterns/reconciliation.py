@@ -38,8 +38,9 @@ write amplification; ``min_age_ms`` (skip items whose truth changed less than th
 long ago) trades false repairs against time to repair.
 
 **Success rate.**  A repair is *verified* when, right after it, the derived item
-equals the truth; ``reconciliation_success_rate`` = verified repairs / repairs
-(1.0 when nothing needed repair).  A reconciler whose ``repair`` writes the wrong
+equals the truth; ``reconciliation_success_rate`` = verified repairs / repairs,
+NaN when there was no repair (a daemon that never found drift, or never ran, has
+no success rate: report "no repairs", not 100 %).  A reconciler whose ``repair`` writes the wrong
 thing, or whose ``expected`` is itself wrong, scores below 1.
 """
 
@@ -51,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Optional, Protocol, Sequence, r
 
 from ..metrics import percentile
 from ..sim import Simulation, Timer
+from ..streams.monitors import success_rate
 from ..validation import count, non_negative, optional, positive
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -231,7 +233,7 @@ class ReconciliationDaemon:
             "repairs": len(self.repairs),
             "false_repairs": sum(r.false for r in self.repairs),
             "deferred": sum(p.deferred for p in self.passes),
-            "reconciliation_success_rate": verified / len(self.repairs) if self.repairs else 1.0,
+            "reconciliation_success_rate": success_rate(verified, len(self.repairs)),  # NaN: no repairs
             "time_to_repair_p50_s": percentile(ttr, 50) / 1000.0 if ttr else math.nan,
             "time_to_repair_max_s": max(ttr) / 1000.0 if ttr else math.nan,
             "scan_cost_per_pass": self.scanned / len(self.passes) if self.passes else 0.0,

@@ -43,7 +43,7 @@ from ..sim import Simulation
 from ..streams.consumer import ConsumerGroup
 from ..streams.lineage import Journey, Lineage
 from ..streams.log import Event, EventLog, Producer
-from ..streams.monitors import LagMonitor, LagSample, SeriesMonitor, stream_metrics
+from ..streams.monitors import LagMonitor, LagSample, SeriesMonitor, stream_metrics, success_rate
 from . import register_scenario
 from .base import EVENT_BUDGET, Hook, Param, RunResult, Scenario, stop_note
 from .timeline_world import FeedService, Item, SocialGraph, TimelineReconciler, divergent_timelines
@@ -276,8 +276,8 @@ class _OutsideMeasure:
             "repairs": len(self.repairs),
             "false_repairs": sum(r.false for r in self.repairs),
             "deferred": sum(p.deferred for p in self.passes),
-            "reconciliation_success_rate": (sum(r.verified for r in self.repairs) / len(self.repairs)
-                                            if self.repairs else 1.0),
+            "reconciliation_success_rate": success_rate(sum(r.verified for r in self.repairs),
+                                                        len(self.repairs)),  # NaN: no repairs
             "time_to_repair_p50_s": percentile(ttr, 50) / 1000.0 if ttr else math.nan,
             "time_to_repair_max_s": max(ttr) / 1000.0 if ttr else math.nan,
             "scan_cost_per_pass": scanned / len(self.passes) if self.passes else 0.0,

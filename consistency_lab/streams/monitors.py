@@ -21,7 +21,9 @@ divergence over time
     any count sampled on a fixed grid by :class:`SeriesMonitor` (e.g. timelines
     that differ from the source of truth).
 reconciliation success rate
-    repairs verified correct right after they were written / repairs attempted.
+    repairs verified correct right after they were written / repairs attempted;
+    NaN when nothing was repaired (report "no repairs": a job that never ran, or
+    never found drift, has not succeeded at anything).
 compensation rate
     finished sagas that took the compensation path / finished sagas.
 """
@@ -143,8 +145,8 @@ def throughput_per_s(count: float, duration_ms: float) -> float:
 
 
 def success_rate(succeeded: float, attempted: float) -> float:
-    """succeeded / attempted, or 1.0 when nothing was attempted (nothing failed)."""
-    return succeeded / attempted if attempted else 1.0
+    """succeeded / attempted; NaN when nothing was attempted (say "none attempted", never 100 %)."""
+    return rate(succeeded, attempted)
 
 
 def compensation_rate(compensated: float, finished: float) -> float:
