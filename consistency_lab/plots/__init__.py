@@ -1,1 +1,2 @@
 from .history_plot import plot_history  # noqa: F401
+from .raft_timeline import plot_raft_timeline  # noqa: F401

@@ -20,7 +20,8 @@ from typing import Any, Optional
 from ..sim import Simulation
 from .raft_messages import AppendEntries, AppendReply, RequestVote, VoteReply
 
-__all__ = ["ServerState", "MessageFlight", "RaftTimeline", "RaftRecorder", "TIMELINE_ROLES", "PEER_MESSAGES"]
+__all__ = ["ServerState", "MessageFlight", "RaftTimeline", "RaftRecorder", "TIMELINE_ROLES", "PEER_MESSAGES",
+           "time_without_leader", "one_leader_per_term"]
 
 #: A server's role as a viewer shows it: the three Raft roles, or down (crashed).
 TIMELINE_ROLES = ("follower", "candidate", "leader", "down")
@@ -211,3 +212,41 @@ def _answer(msg: Any) -> Optional[bool]:
     if isinstance(msg, RequestVote):
         return None
     return None
+
+
+def time_without_leader(timeline: RaftTimeline) -> float:
+    """Virtual ms during which no leader was followed by a majority (the first election included).
+
+    A server counts as *the* leader while it leads a term that a majority of all servers
+    are in (an isolated old leader that still believes it leads does not count once the
+    others have moved to a newer term).
+    """
+    majority = len(timeline.servers) // 2 + 1
+    current: dict[str, ServerState] = {}
+    without, since = 0.0, timeline.start
+    led = False
+    i, changes = 0, timeline.changes
+    while i < len(changes):
+        t = changes[i].time
+        while i < len(changes) and changes[i].time == t:  # every change at one instant, then judge
+            current[changes[i].server] = changes[i]
+            i += 1
+        now_led = any(s.role == "leader" and sum(o.term == s.term and o.role != "down" for o in current.values())
+                      >= majority for s in current.values())
+        if not led and now_led:
+            without += t - since
+        elif led and not now_led:
+            since = t
+        led = now_led
+    if not led:
+        without += timeline.end - since
+    return without
+
+
+def one_leader_per_term(timeline: RaftTimeline) -> bool:
+    """Election safety, as the timeline saw it: no two servers ever led the same term."""
+    leader_of: dict[int, str] = {}
+    for _t, server, term in timeline.leaders():
+        if leader_of.setdefault(term, server) != server:
+            return False
+    return True

@@ -12,6 +12,7 @@ from .base import Explorer
 from .overload_explorer import OverloadExplorer
 from .pbs_explorer import PBSExplorer
 from .prediction import Prediction
+from .raft_explorer import RaftExplorer
 from .register_explorer import RegisterExplorer
 from .tickets_explorer import TicketsExplorer
 
@@ -21,6 +22,7 @@ EXPLORERS: dict[str, type[Explorer]] = {
     "register": RegisterExplorer,
     "pbs": PBSExplorer,
     "tickets": TicketsExplorer,
+    "raft": RaftExplorer,
     "overload": OverloadExplorer,
 }
 

@@ -68,7 +68,8 @@ def test_messages_are_the_traced_peer_messages_with_their_fates(recorded):
     copies = sum(1 for e in recorded.trace if e.kind in ("deliver", "drop") and e.what in PEER_MESSAGES)
     unfinished = [m for m in tl.messages if m.outcome == "in flight at the end"]
     assert all(m.arrived == tl.end for m in unfinished)
-    assert len(tl.messages) == copies + len(unfinished) and len({(m.src, m.dst, m.sent) for m in tl.messages}) <= len(sends)
+    assert len(tl.messages) == copies + len(unfinished)
+    assert len({(m.src, m.dst, m.sent) for m in tl.messages}) <= len(sends)
     delivered = [m for m in tl.messages if m.outcome == "delivered"]
     assert len(delivered) == sum(1 for e in recorded.trace if e.kind == "deliver" and e.what in PEER_MESSAGES)
     assert any(m.outcome == "dropped: partition" for m in tl.messages)
@@ -81,3 +82,39 @@ def test_messages_are_the_traced_peer_messages_with_their_fates(recorded):
         assert flying == [m for m in tl.messages if m.sent <= t < m.arrived]
     with pytest.raises(ValueError, match="server='r9' must be one of this run's servers"):
         tl.history_of("r9")
+
+
+def _state(t, server, role, term):
+    from consistency_lab.replication.raft_recorder import ServerState
+    return ServerState(t, server, role, term, (), 0)
+
+
+def test_time_without_leader_counts_until_a_majority_follows_a_leader():
+    from consistency_lab.replication.raft_recorder import RaftTimeline, one_leader_per_term, time_without_leader
+
+    s = ("a", "b", "c")
+    changes = [_state(0, x, "follower", 0) for x in s] + [
+        _state(100, "a", "candidate", 1), _state(100, "a", "leader", 1),  # alone in term 1: not followed yet
+        _state(120, "b", "follower", 1),  # now a majority (a, b) is in term 1: led from 120
+        _state(500, "a", "down", 1),  # the leader crashes
+        _state(650, "b", "candidate", 2), _state(660, "c", "follower", 2), _state(660, "b", "leader", 2),
+    ]
+    tl = RaftTimeline(s, 0.0, 1000.0, tuple(changes), ())
+    assert time_without_leader(tl) == 120 + (660 - 500)
+    assert one_leader_per_term(tl) and [(t, x) for t, x, _ in tl.leaders()] == [(100, "a"), (660, "b")]
+    # An isolated old leader (term 1) does not count once the majority moved to term 2.
+    stale = RaftTimeline(s, 0.0, 1000.0, tuple(changes[:6] + [_state(500, "b", "candidate", 2),
+                                                               _state(510, "c", "follower", 2)]), ())
+    assert time_without_leader(stale) == 120 + (1000 - 500)
+    both = [_state(1, "a", "leader", 1), _state(2, "b", "leader", 1)]
+    split = RaftTimeline(s, 0.0, 10.0, tuple(changes[:3] + both), ())
+    assert not one_leader_per_term(split)
+
+
+def test_the_recorded_run_keeps_election_safety(recorded):
+    from consistency_lab.replication.raft_recorder import one_leader_per_term, time_without_leader
+
+    tl = recorded.raft_timeline
+    assert one_leader_per_term(tl)
+    first = tl.leaders()[0][0]
+    assert first < time_without_leader(tl) < tl.end  # the first election, and the crash of r0 if it led
