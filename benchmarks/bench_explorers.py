@@ -6,6 +6,8 @@ For every explorer in ``EXPLORERS``, two kinds of control change:
 * ``controls``: every other control in turn moves one step (next option, flipped
   box, one slider step) and back, which also exercises the full redraws that a new
   mode, title or axis range needs.
+* ``scrub`` (explorers with a time scrubber): the scrubber moves across the run, which
+  re-draws only the time-dependent artists over the cached background (no simulation).
 
 Each update is split into its simulation part (``run``) and its drawing part (update
 the figure's artists, render, encode the PNG), so a change on either side shows up on
@@ -92,6 +94,20 @@ def bench(name: str, runs: int = RUNS) -> list[tuple]:
                      f"{statistics.median(m['run']):.0f}", f"{statistics.median(m['draw']):.0f}",
                      f"{percentile(m['draw'], 95):.0f}", f"{statistics.median(bare):.0f}",
                      f"{statistics.median(png):.0f}", f"{p50 / statistics.median(bare):.2f}"))
+    if e.scrubbable:  # moving the time scrubber: no simulation, only the time-dependent artists
+        lo, hi = e.scrubber.min, e.scrubber.max
+        times = [lo + (hi - lo) * (i + 0.5) / runs for i in range(runs)]
+        total, cpu = [], []
+        for t in times:
+            t0, c0 = time.perf_counter(), time.process_time()
+            e.scrub_to(t)
+            total.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
+        bare = samples(e.live.redraw_png, max(5, runs // 3))
+        p50 = statistics.median(total)
+        rows.append((name, "scrub", f"{p50:.0f}", f"{percentile(total, 95):.0f}", f"{statistics.median(cpu):.0f}",
+                     f"{percentile(cpu, 95):.0f}", "0", f"{p50:.0f}", f"{percentile(total, 95):.0f}",
+                     f"{statistics.median(bare):.0f}", "–", f"{p50 / statistics.median(bare):.2f}"))
     w, h = e.live.canvas.get_width_height()
     print(f"  {name}: PNG {w}x{h} shown at {e.image.width} px wide; "
           f"of {e.live.frames} frames, {e.live.full_redraws} needed a full redraw and "
