@@ -6,9 +6,9 @@ Equal timestamps are broken by the replica id, compared as strings: the larger i
 two values.  Writes with an older timestamp than the current one are accepted and lose at
 once: that is LWW's silent overwrite, which the course counts as an anomaly.
 
-MV-Register: each write carries a version vector that dominates every entry the writer had
-seen; join keeps the entries no other entry dominates, so concurrent writes all survive and
-``value()`` is the frozenset of them (a person, or the application, must pick).
+MV-Register: each write supersedes every write its replica had seen (version vectors, kept
+as dots and one causal context); join keeps the writes no other write has seen, so concurrent
+writes all survive and ``value()`` is the frozenset of them (a person, or the application, must pick).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any, Hashable, Optional
 
 from consistency_lab.validation import number
 
-from .base import CRDT, sort_key
+from .base import CRDT, Dot, sort_key
+from .sets import CausalContext, join_dots
 
 __all__ = ["LWWRegister", "MVRegister", "Stamp"]
 
@@ -66,22 +67,22 @@ class LWWRegister(CRDT):
         return (self.stamp, sort_key(self._value))
 
 
-VersionVector = tuple[tuple[str, int], ...]  # sorted (replica, count) pairs: hashable and canonical
-
-
-def _dominates(a: dict[str, int], b: dict[str, int]) -> bool:
-    """a >= b entry-wise and a != b."""
-    return a != b and all(a.get(r, 0) >= n for r, n in b.items())
-
-
 class MVRegister(CRDT):
-    """Multi-value register: ``set(value)``; ``value()`` is the frozenset of concurrent values."""
+    """Multi-value register: ``set(value)``; ``value()`` is the frozenset of concurrent values.
 
-    __slots__ = ("entries",)
+    Stored as the optimised form (Almeida et al. 2018): each written value is tagged with a dot,
+    and a causal context (a version vector, plus dots past a gap) records every write seen.  A
+    write replaces every value it has seen; a join keeps a value unless the other side has seen
+    its dot and dropped it.  This is the version-vector register with the vectors factored into one
+    context, so a join is linear in the values instead of comparing every pair of vectors.
+    """
+
+    __slots__ = ("entries", "context")
 
     def __init__(self, replica_id: str) -> None:
         super().__init__(replica_id)
-        self.entries: set[tuple[Hashable, VersionVector]] = set()
+        self.entries: dict[Dot, Hashable] = {}
+        self.context = CausalContext()
 
     def set(self, value: Hashable) -> MVRegister:
         """Write ``value`` over every value this replica has seen; return the delta."""
@@ -89,28 +90,29 @@ class MVRegister(CRDT):
             hash(value)
         except TypeError:
             raise ValueError(f"value={value!r} must be hashable (a str, a number or a tuple)") from None
-        vv: dict[str, int] = {}
-        for _, entry in self.entries:
-            for replica, n in entry:
-                vv[replica] = max(vv.get(replica, 0), n)
-        vv[self.replica_id] = vv.get(self.replica_id, 0) + 1
-        self.entries = {(value, tuple(sorted(vv.items())))}
+        old = set(self.entries)
+        dot = self.context.next_dot(self.replica_id)
+        self.entries = {dot: value}
         delta = self._empty()
-        delta.entries = set(self.entries)
+        delta.entries = {dot: value}
+        delta.context.add(old | {dot})  # the delta also overwrites, elsewhere, what this write saw
         return delta
 
     def value(self) -> frozenset:
         """The values of concurrent writes (one value when there is no conflict, empty if never written)."""
-        return frozenset(v for v, _ in self.entries)
+        return frozenset(self.entries.values())
 
     def state_size(self) -> int:
-        """One entry per concurrent value."""
-        return len(self.entries)
+        """One entry per concurrent value, plus the causal context (one per writer, bounded)."""
+        return len(self.entries) + self.context.size()
 
     def _join(self, other: MVRegister) -> None:
-        both = self.entries | other.entries
-        vvs = {entry: dict(entry[1]) for entry in both}
-        self.entries = {e for e in both if not any(_dominates(vvs[f], vvs[e]) for f in both)}
+        mine = {d: {d} for d in self.entries}
+        theirs = {d: {d} for d in other.entries}
+        values = {**other.entries, **self.entries}
+        kept = join_dots(mine, self.context, theirs, other.context)
+        self.entries = {d: values[d] for d in kept}
+        self.context.join(other.context)
 
     def _canonical(self) -> Hashable:
-        return tuple(sorted(self.entries, key=lambda e: (e[1], sort_key(e[0]))))
+        return (tuple(sorted((d, sort_key(v)) for d, v in self.entries.items())), self.context.canonical())

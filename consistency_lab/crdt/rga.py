@@ -30,9 +30,10 @@ character: one word comes wholly before the other.  The known anomaly (Kleppmann
 character inserted at the same position, before the previous one) makes siblings of all its
 characters, and two such runs typed concurrently interleave ("abc" and "xyz" -> "xaybzc").
 
-Storage: the elements in document order in chunks of at most 128, each with its count of
+Storage: the elements in document order in chunks of at most 512, each with its count of
 visible characters, so finding the n-th visible character costs O(chunks + chunk size) rather
-than O(document).  The chunks are an internal detail: equality and merge see only elements.
+than O(document) (O(chunks) in a chunk without tombstones).  The chunks are an internal detail:
+equality and merge see only elements.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from .base import CRDT
 __all__ = ["RGA", "RGAInsert", "RGADelete", "RGAOp", "ElementId"]
 
 ElementId = tuple[int, str]  # (Lamport counter, replica id): unique, totally ordered
-_CHUNK = 64  # chunks split at twice this; why 64: list inserts stay cheap and the walk over chunks short
+_CHUNK = 256  # chunks split at twice this: list inserts (a memmove) stay cheap and the walk over chunks short
 
 
 @dataclass(frozen=True)
@@ -87,17 +88,18 @@ class _Chunk:
 class RGA(CRDT):
     """Replicated text: ``insert(index, char)``, ``delete(index)``, ``apply(op)``, ``text()``."""
 
-    __slots__ = ("_chunks", "_nodes", "counter")
+    __slots__ = ("_chunks", "_nodes", "counter", "_length")
 
     def __init__(self, replica_id: str) -> None:
         super().__init__(replica_id)
         self._chunks: list[_Chunk] = []
         self._nodes: dict[ElementId, _Node] = {}
         self.counter = 0  # the Lamport clock: the largest counter seen
+        self._length = 0  # visible characters (kept, not summed: every edit checks its index against it)
 
     # -- reading ----------------------------------------------------------------------------
     def __len__(self) -> int:
-        return sum(c.visible for c in self._chunks)
+        return self._length
 
     def text(self) -> str:
         """The visible characters in document order."""
@@ -179,6 +181,8 @@ class RGA(CRDT):
     def _visible_node(self, index: int) -> _Node:
         for chunk in self._chunks:
             if index < chunk.visible:
+                if chunk.visible == len(chunk.nodes):  # no tombstones here: index directly
+                    return chunk.nodes[index]
                 for node in chunk.nodes:
                     if not node.deleted:
                         if index == 0:
@@ -192,6 +196,7 @@ class RGA(CRDT):
             return False
         node.deleted = True
         node.chunk.visible -= 1
+        self._length -= 1
         return True
 
     def _integrate(self, id: ElementId, after: Optional[ElementId], char: str, deleted: bool) -> None:
@@ -221,6 +226,7 @@ class RGA(CRDT):
         chunk.nodes.insert(off, node)
         if not deleted:
             chunk.visible += 1
+            self._length += 1
         self._nodes[id] = node
         if id[0] > self.counter:
             self.counter = id[0]
@@ -264,7 +270,7 @@ class RGA(CRDT):
                 new.nodes.append(node)
                 result._nodes[n.id] = node
             result._chunks.append(new)
-        result.counter = self.counter
+        result.counter, result._length = self.counter, self._length
         return result
 
     def _canonical(self) -> Hashable:

@@ -12,11 +12,11 @@ beats adds it has seen: a concurrent add of the same element wins (add-wins).
 
 from __future__ import annotations
 
-from typing import Hashable, Iterable
+from typing import Hashable, Iterable, TypeVar
 
 from .base import CRDT, Dot, sorted_items
 
-__all__ = ["GSet", "TwoPSet", "ORSet", "CausalContext"]
+__all__ = ["GSet", "TwoPSet", "ORSet", "CausalContext", "join_dots"]
 
 
 def _check_hashable(name: str, element: object) -> None:
@@ -146,6 +146,12 @@ class CausalContext:
                 self.vv[replica] = n
         self.cloud = {d for d in self.cloud if d[1] > self.vv.get(d[0], 0)}
 
+    def copy(self) -> CausalContext:
+        """An independent copy."""
+        result = CausalContext()
+        result.vv, result.cloud = dict(self.vv), set(self.cloud)
+        return result
+
     def size(self) -> int:
         """Entries stored: one per replica in the vector plus the cloud."""
         return len(self.vv) + len(self.cloud)
@@ -153,6 +159,36 @@ class CausalContext:
     def canonical(self) -> Hashable:
         """Deterministic form for equality."""
         return (tuple(sorted(self.vv.items())), tuple(sorted(self.cloud)))
+
+
+K = TypeVar("K")
+
+
+def join_dots(mine: dict[K, set[Dot]], my_context: CausalContext, theirs: dict[K, set[Dot]],
+              their_context: CausalContext) -> dict[K, set[Dot]]:
+    """Join two dot stores (key -> live dots): a dot survives if both sides have it, or one side has
+    it and the other's context has never seen it (so it was not removed there)."""
+    def unseen(dots: set[Dot], context: CausalContext) -> set[Dot]:
+        vv, cloud = context.vv, context.cloud
+        return {d for d in dots if d[1] > vv.get(d[0], 0) and d not in cloud}
+
+    merged: dict[K, set[Dot]] = {}
+    for key, a in mine.items():
+        b = theirs.get(key)
+        if b is None:
+            dots = unseen(a, their_context)
+        elif a == b:
+            dots = set(a)
+        else:
+            dots = (a & b) | unseen(a - b, their_context) | unseen(b - a, my_context)
+        if dots:
+            merged[key] = dots
+    for key, b in theirs.items():
+        if key not in mine:
+            dots = unseen(b, my_context)
+            if dots:
+                merged[key] = dots
+    return merged
 
 
 class ORSet(CRDT):
@@ -196,16 +232,15 @@ class ORSet(CRDT):
         return sum(len(d) for d in self.entries.values()) + self.context.size()
 
     def _join(self, other: ORSet) -> None:
-        merged: dict[Hashable, set[Dot]] = {}
-        for element in self.entries.keys() | other.entries.keys():
-            mine = self.entries.get(element, set())
-            theirs = other.entries.get(element, set())
-            dots = (mine & theirs) | {d for d in mine - theirs if d not in other.context} \
-                | {d for d in theirs - mine if d not in self.context}
-            if dots:
-                merged[element] = dots
-        self.entries = merged
+        self.entries = join_dots(self.entries, self.context, other.entries, other.context)
         self.context.join(other.context)
+
+    def copy(self) -> ORSet:
+        """An independent replica with the same id and state."""
+        result = ORSet(self.replica_id)
+        result.entries = {e: set(d) for e, d in self.entries.items()}
+        result.context = self.context.copy()
+        return result
 
     def _canonical(self) -> Hashable:
         entries = tuple((e, tuple(sorted(self.entries[e]))) for e in sorted_items(self.entries))

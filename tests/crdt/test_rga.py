@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consistency_lab.crdt import RGA, GSet, RGADelete, RGAInsert
+from consistency_lab.crdt import rga as rga_module
 
 
 def exchange(*replicas: RGA, ops: list) -> None:
@@ -120,13 +121,17 @@ def test_chunked_rga_agrees_with_the_tree_definition(seed, edits):
         assert doc.state_size() == len(naive.elements)
 
 
-def test_a_long_document_splits_into_chunks_and_stays_correct():
+@pytest.mark.parametrize("chunk", [2, 5, 256])
+def test_a_long_document_splits_into_chunks_and_stays_correct(monkeypatch, chunk):
+    monkeypatch.setattr(rga_module, "_CHUNK", chunk)  # small chunks: every path crosses chunk borders
     docs, log = random_session(7, 1500, replicas=("a", "b"), sync_every=50)
     naive = NaiveRGA()
     for op in log:
         naive.apply(op)
     exchange(*docs.values(), ops=log)
-    assert len(docs["a"]._chunks) > 3  # the split path ran
+    chunks = docs["a"]._chunks
+    assert len(chunks) > 1 and all(0 < len(c.nodes) <= 2 * chunk for c in chunks)  # the split path ran
+    assert all(c.visible == sum(not n.deleted for n in c.nodes) for c in chunks)
     assert docs["a"].text() == docs["b"].text() == naive.text()
 
 
