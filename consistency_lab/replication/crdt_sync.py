@@ -194,14 +194,18 @@ class CrdtReplica(Node):
             return tuple(op for p in payloads for op in (p if isinstance(p, tuple) else (p,)))
         return payloads[0] if len(payloads) == 1 else reduce(lambda a, b: a.merge(b), payloads)
 
-    def _absorb(self, payload: Payload) -> bool:
-        """Join a delta or apply RGA ops; return whether the state changed."""
+    def _absorb(self, payload: Payload, report: bool = True) -> bool:
+        """Join a delta or apply RGA ops; return whether the state changed (``report=False``: skip
+        that O(state) comparison and return True)."""
         if not isinstance(payload, CRDT):  # RGA ops (state gossip of an RGA is a CRDT: joined below)
             ops = payload if isinstance(payload, tuple) else (payload,)
             changed = False
             for op in ops:
                 changed = self.crdt.apply(op) or changed  # type: ignore[attr-defined]
             return changed
+        if not report:
+            self.crdt.merge_in(payload)
+            return True
         before = self.crdt.canonical()
         self.crdt.merge_in(payload)
         return self.crdt.canonical() != before
@@ -209,8 +213,9 @@ class CrdtReplica(Node):
     # -- handlers ---------------------------------------------------------------------------
     def on_StateGossip(self, msg: StateGossip, src: str) -> None:
         """Join a peer's whole state."""
-        if self._absorb(msg.state):
-            self._changed()
+        # no before/after comparison: nothing but the convergence watch needs to know, and it compares anyway
+        self._absorb(msg.state, report=False)
+        self._changed()
 
     def on_DeltaInterval(self, msg: DeltaInterval, src: str) -> None:
         """Join an interval that continues what we have from ``src``, then ack."""
@@ -438,8 +443,8 @@ class _Watch:
 
     def changed(self, node: CrdtReplica) -> None:
         """A replica's state changed (called by the node)."""
-        if self.expected is None or self.done.triggered:
-            return
+        if self.expected is None or self.done.triggered or node.name in self.equal:
+            return  # a replica equal to the oracle stays equal: states only grow, and nothing is issued
         if node.crdt.canonical() == self._canonical:
             self.equal.add(node.name)
         if len(self.equal) == len(self.replicas):
