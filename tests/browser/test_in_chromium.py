@@ -39,8 +39,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 800}
 SHOTS = ROOT / ".browser-screenshots"
-LAB = "labs/lab01_idempotent_handlers.ipynb"
-NOTEBOOKS = [*sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "chapters").glob("*.ipynb")), LAB]
+LABS = ["labs/lab01_idempotent_handlers.ipynb", "labs/lab03_crdts.ipynb"]
+NOTEBOOKS = [*sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "chapters").glob("*.ipynb")), *LABS]
 RUN_ALL_TIMEOUT_S = 150
 #: A student moving a control should see the new figure within this long (browser round trip included).
 REDRAW_BOUND_S = 5.0
