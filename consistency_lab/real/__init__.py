@@ -1,7 +1,8 @@
 """Real databases outside the simulator: a throwaway PostgreSQL, and the race and deadlock it shows.
 
 ``postgres.py`` starts and always stops the server; ``pg_race.py`` runs chapter 03's last-seat
-race on real connections; ``pg_deadlock.py`` lets PostgreSQL's detector break a real deadlock.
+race on real connections; ``pg_deadlock.py`` lets PostgreSQL's detector break a real deadlock;
+``pycrdt_docs.py`` holds one editor's text as a real Yjs document (pycrdt) for chapter 04.
 Nothing here imports psycopg until a demo runs, so ``postgres_availability()`` can say in one
 line what is missing on a machine without it.
 """
@@ -9,10 +10,11 @@ line what is missing on a machine without it.
 from .analytics_sqlite import QUERY_SHAPES, AnalyticsTiming, run_analytics_comparison
 from .pg_deadlock import DEADLOCK_DETECTED, DeadlockResult, LockWait, run_pg_deadlock
 from .pg_race import PG_STRATEGIES, SERIALIZATION_FAILURE, PgRaceResult, run_pg_race
+from .pycrdt_docs import PycrdtText
 from .postgres import (PostgresAvailability, PostgresServer, PostgresStartError, PostgresUnavailable,
                        postgres_availability, postgres_server)
 
 __all__ = ["postgres_server", "postgres_availability", "PostgresServer", "PostgresAvailability",
            "PostgresUnavailable", "PostgresStartError", "run_pg_race", "PgRaceResult", "PG_STRATEGIES",
            "SERIALIZATION_FAILURE", "run_pg_deadlock", "DeadlockResult", "LockWait", "DEADLOCK_DETECTED",
-           "run_analytics_comparison", "AnalyticsTiming", "QUERY_SHAPES"]
+           "run_analytics_comparison", "AnalyticsTiming", "QUERY_SHAPES", "PycrdtText"]
