@@ -9,6 +9,11 @@ consumes the topic with a consumer group (processing time per event, crashes and
 redeliveries) and maintains, per user, the people they follow, their own posts and
 their timeline: the posts of everyone they follow.
 
+Two operational events can be added: a *burst* of ``burst_posts`` extra posts within
+``burst_ms`` from ``burst_at`` (a share of the workload), and an *outage* in which every
+feed consumer crashes at ``outage_at`` and stays down ``outage_ms`` (``consumer_crashes``
+are single consumers that restart after 200 ms while the others take over).
+
 Without reconciliation a lost or reordered event leaves a timeline wrong for good.
 With ``reconciliation=on`` a daemon pages through the users every
 ``scan_interval_ms``, ``page_size`` at a time, compares each user's feed record with
@@ -71,6 +76,15 @@ PARAMS = (
     Param("scan_interval_ms", float, 500.0, "time between reconciliation passes (ms)", low=1.0, high=3_600_000),
     Param("page_size", int, 10, "users compared per reconciliation pass", low=1, high=10_000),
     Param("grace_ms", float, 0.0, "skip users whose source of truth changed less than this long ago (ms)",
+          low=0.0, high=3_600_000),
+    Param("burst_posts", int, 0, "extra posts written in one burst, on top of posts", low=0, high=1_000_000),
+    Param("burst_at", float, 0.5, "when the burst starts, as a share of the workload (0.5 = halfway)",
+          low=0.0, high=1.0),
+    Param("burst_ms", float, 500.0, "how long the burst lasts (ms; it ends with the workload at the latest)",
+          low=0.0, high=3_600_000),
+    Param("outage_at", float, 0.5, "when every feed consumer crashes at once, as a share of the workload",
+          low=0.0, high=1.0),
+    Param("outage_ms", float, 0.0, "how long the whole feed group stays down (ms); 0 = no outage",
           low=0.0, high=3_600_000),
 )
 
@@ -167,6 +181,11 @@ def _run_timeline(seed: int, p: dict, hooks: dict) -> TimelineResult:
     names = sorted(group.members)
     for _ in range(p["consumer_crashes"]):
         sim.schedule(faults.uniform(0, duration), group.crash, faults.choice(names), RESTART_MS)
+    if p["outage_ms"] > 0:  # the whole group down at once: nobody left to take over the partitions
+        def outage() -> None:
+            for name in names:
+                group.crash(name, p["outage_ms"])
+        sim.schedule(p["outage_at"] * duration, outage)
 
     reason = sim.run_bounded(duration)
     # Let the feed drain what is still in flight (bounded, in case a consumer never recovers).
@@ -301,7 +320,7 @@ def _schedule_workload(sim: Simulation, p: dict, social: SocialGraph, producer: 
         if producer.publish(event):
             in_flight[event.event_id] = event
 
-    def act(kind: str) -> None:
+    def act(kind: str, rng=rng) -> None:
         a = rng.choice(users)
         now = sim.now
         if kind == "post":
@@ -328,6 +347,12 @@ def _schedule_workload(sim: Simulation, p: dict, social: SocialGraph, producer: 
 
     for t, kind in zip(times, kinds, strict=True):
         sim.schedule(t, act, kind)
+    # The burst draws from its own stream, so adding one leaves the ordinary workload as it was.
+    burst = sim.rng("burst")
+    start = p["burst_at"] * p["duration_ms"]
+    end = min(p["duration_ms"], start + p["burst_ms"])
+    for t in sorted(burst.uniform(start, end) for _ in range(p["burst_posts"])):
+        sim.schedule(t, act, "post", burst)
 
 
 def _pick_journey(lineage: Lineage) -> Optional[Journey]:
@@ -381,6 +406,6 @@ TIMELINE = register_scenario(Scenario(
     params=PARAMS,
     runner=_run_timeline,
     hooks=HOOKS,
-    work=lambda p: (p["posts"] + p["follows"], "posts + follows"),
+    work=lambda p: (p["posts"] + p["follows"] + p["burst_posts"], "posts + follows + burst_posts"),
     max_work=10_000,
 ))
