@@ -82,6 +82,16 @@ def test_another_correct_solution_passes_every_check():
     assert failures(namespace(OTHER_CORRECT)) == {}
 
 
+def test_the_fresh_lab_fails_every_part_as_not_implemented():
+    nb = nbformat.reads(build_lab_bytes(SOLUTION)[1].decode("utf-8"), as_version=4)
+    stubs = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+             if c.cell_type == "code" and is_solution_cell(c)}
+    assert set(stubs) == set(PARTS)
+    failed = failures(namespace(stubs))
+    assert set(failed) == set(PARTS)
+    assert all("not implemented" in m for msgs in failed.values() for m in msgs), failed
+
+
 def test_a_fresh_lab_runs_to_its_first_stub_and_beyond_without_an_error():
     """Every code cell of the fresh lab runs in order; the first demo after a stub prints the friendly line."""
     nb = nbformat.reads(build_lab_bytes(SOLUTION)[1].decode("utf-8"), as_version=4)
