@@ -6,6 +6,7 @@ swapped for the fixture submissions in ``fixtures/lab03_submissions.py``); one s
 same submissions, the solution and the fresh lab with the real grader.
 """
 
+import copy
 import csv
 import shutil
 import sys
@@ -183,3 +184,45 @@ def test_the_grader_scores_each_submission_as_intended(tmp_path, capsys):
         assert row["status"] == "ok", (who, row["status"])  # a fresh lab runs cleanly too: stubs only raise when called
         assert int(row["total"]) == 100 - sum(POINTS[p] for p in lost), (who, row)
         assert all(int(row[f"{p}_check"]) == POINTS[p] for p in PARTS if p not in lost), (who, row)
+
+
+def test_the_lab_agrees_with_the_course_crdt_package():
+    """The hidden checks' references, the solution and consistency_lab.crdt (chapter 04's types) agree:
+    the same RGA ops build the same text, the same set and counter histories give the same values."""
+    import random
+
+    from consistency_lab.crdt import ORSet as CourseORSet
+    from consistency_lab.crdt import PNCounter as CoursePN
+    from consistency_lab.crdt import RGA as CourseRGA
+    from consistency_lab.crdt.rga import RGADelete, RGAInsert
+    from consistency_lab.grading.labs import lab03_hidden as hidden
+    from consistency_lab.grading.labs._lab03_world import causal_order
+
+    ns = namespace()
+    for seed in range(5):
+        log, _ = hidden._session(900 + seed, (RGAInsert, RGADelete))
+        as_lab = [ns["Insert"](op.id, op.after, op.char) if hasattr(op, "char") else ns["Delete"](op.target)
+                  for op in log]  # the solution knows the lab's own operation classes
+        texts = set()
+        for k, (rga, ops) in enumerate([(CourseRGA("z"), log), (hidden._RefRGA("z"), log), (ns["RGA"]("z"), as_lab)]):
+            for op in causal_order(ops, seed=10 * seed + k, duplicate=0.2):
+                rga.apply(op)
+            texts.add(rga.text())
+        assert len(texts) == 1, (seed, texts)
+    rng = random.Random(7)
+    for make_course, makes_lab, verbs in [(CourseORSet, (hidden._RefORSet, ns["ORSet"]), ("add", "remove")),
+                                          (CoursePN, (hidden._RefPN, ns["PNCounter"]), ("increment", "decrement"))]:
+        course = [make_course(r) for r in "abc"]
+        labs = [[make(r) for r in "abc"] for make in makes_lab]
+        for _ in range(300):
+            i, j = rng.randrange(3), rng.randrange(3)
+            if rng.random() < 0.3:
+                course[i] = course[i].merge(course[j])
+                for replicas in labs:
+                    replicas[i].merge(copy.deepcopy(replicas[j]))
+            else:
+                verb, arg = rng.choice(verbs), rng.choice("xyz") if verbs[0] == "add" else rng.randint(1, 3)
+                getattr(course[i], verb)(arg)
+                for replicas in labs:
+                    getattr(replicas[i], verb)(arg)
+            assert all(course[i].value() == replicas[i].value() for replicas in labs), (make_course, i)
