@@ -82,7 +82,9 @@ class LagAlarm:
         return oldest
 
     def _on_append(self, _record: "Record") -> None:
-        self.sim.call_soon(self._check)
+        # A new record is the youngest: it changes the oldest one only when nothing was waiting.
+        if self._timer is None and not self.raised:
+            self.sim.call_soon(self._check)
 
     def _check(self) -> None:
         oldest = self._oldest()

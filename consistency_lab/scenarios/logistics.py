@@ -34,7 +34,8 @@ acknowledged to a depot), ``read_lag_p99_s`` / ``read_lag_max_s`` (append to app
 for the view that answers queries; 0 where queries read the authoritative store),
 ``tracking_lag_max_s``, ``tracking_caught_up_s`` (after the outage ends, when the last
 scan acknowledged before that was applied by tracking) and ``lineage_services`` (how
-many services one scan's story touches: where someone tracing a wrong number looks).
+many services one scan's story touches: where someone tracing a wrong number looks; NaN with
+``lineage=False``).
 
 A run offers at most 40,000 requests (scans + queries); it ends when every request is
 answered (each by its timeout at the latest) and every consumer group has drained, or
@@ -94,6 +95,7 @@ PARAMS = (
           choices=OUTAGE_SERVICES),
     Param("outage_start_ms", float, 1000.0, "the outage starts at (ms)", low=0.0, high=600_000),
     Param("outage_ms", float, 1000.0, "... and lasts this long (ms)", low=0.0, high=600_000),
+    Param("lineage", bool, True, "keep every scan's lineage, for tracing (off: about a third faster)"),
     Param("sample_ms", float, 50.0, "lags are sampled this often for the figures (ms; never more often "
           "than every duration_ms / 2000)", low=1.0, high=600_000),
 )
@@ -157,7 +159,8 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
     sim = Simulation(seed, trace=True, max_events=EVENT_BUDGET)
     arch = p["architecture"]
     outage = Outage(p["outage_service"], p["outage_start_ms"], p["outage_start_ms"] + p["outage_ms"])
-    lineage = Lineage(sim, trace=False)  # the trace gets one note per scan instead (digest stays small)
+    # The trace gets one note per scan instead of every lineage step (the digest stays small).
+    lineage = Lineage(sim, trace=False) if p["lineage"] else None
     lat = {k: parse_latency(f"exp:{p[k]!r}", k) for k in ("store_ms", "tracking_ms", "billing_ms", "query_ms",
                                                "view_query_ms", "projector_ms")}
     store = DownableService(SharedStore("scan_store", sim, workers=p["store_workers"], service_time=lat["store_ms"],
@@ -228,7 +231,8 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
                 if outcome == "ok":
                     # Recording the scan and appending its event are one step (an outbox), so an
                     # acknowledged scan is never missing from the log.
-                    lineage.record(scan.scan_id, "written", "scan_store")
+                    if lineage is not None:
+                        lineage.record(scan.scan_id, "written", "scan_store")
                     log.append("scans", Event(scan.scan_id, scan.scan_id, "ScanRecorded", {"route": scan.route},
                                               produced_at=sim.now, source="scan_store"))
                     scan.outcome = "ok"
@@ -241,7 +245,8 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
                 if state["waiting"]:
                     state["waiting"] = False
                     call.abandoned = True
-                    lineage.record(scan.scan_id, "lost", "scan_store", "timeout")
+                    if lineage is not None:
+                        lineage.record(scan.scan_id, "lost", "scan_store", "timeout")
                     scan.outcome, scan.done_ms = "timeout at scan_store", sim.now
                     acknowledged(scan)
 
@@ -379,7 +384,8 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
 
 
 def _metrics(p: dict, scans: list[ScanRecord], queries: list[QueryRecord], groups: dict[str, ConsumerGroup],
-             views: dict[str, RouteView], committed_at: dict[str, float], lineage: Lineage, decided_at: float,
+             views: dict[str, RouteView], committed_at: dict[str, float], lineage: Optional[Lineage],
+             decided_at: float,
              outage: Outage, rollbacks: int) -> dict[str, Any]:
     ok = [s.latency_ms for s in scans if s.outcome == "ok"]
     failed = [s for s in scans if s.outcome != "ok"]
@@ -400,7 +406,7 @@ def _metrics(p: dict, scans: list[ScanRecord], queries: list[QueryRecord], group
         caught_up = max(0.0, last - outage.end_ms) / 1000.0
     elif outage_on:
         caught_up = 0.0  # tracking is updated inside each scan: nothing to catch up
-    stories = [lineage.journey(s.scan_id, follow=False) for s in scans[:200]]
+    stories = [lineage.journey(s.scan_id, follow=False) for s in scans[:200]] if lineage is not None else []
     m: dict[str, Any] = {
         "scans": len(scans),
         "scans_ok": len(ok),

@@ -9,6 +9,7 @@ explorers without a browser.
 from __future__ import annotations
 
 from .base import Explorer
+from .logistics_explorer import LogisticsExplorer
 from .overload_explorer import OverloadExplorer
 from .pbs_explorer import PBSExplorer
 from .prediction import Prediction
@@ -23,6 +24,7 @@ EXPLORERS: dict[str, type[Explorer]] = {
     "pbs": PBSExplorer,
     "tickets": TicketsExplorer,
     "raft": RaftExplorer,
+    "logistics": LogisticsExplorer,
     "overload": OverloadExplorer,
 }
 

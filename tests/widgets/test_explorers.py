@@ -250,6 +250,8 @@ def test_cached_frames_match_a_full_redraw(explorers):
     moves = {"register": [{"seed": 3}, {"mode": "sync"}, {"partition": True}, {"seed": 4}],
              "tickets": [{"seed": 3}, {"inventory": "reservation"}, {"seats": 20}, {"seed": 4}],
              "pbs": [{"w": 2}, {"model": "WAN"}],
+             "logistics": [{"seed": 3}, {"architecture": "cqrs"}, {"outage_service": "none"}, {"outage_ms": 300},
+                           {"seed": 4}],
              "raft": [{"seed": 3}, {"crash_at": "1000"}, {"cut": "split 2|3"}, {"seed": 4}],
              "overload": [{"seed": 3}, {"fault": False}, {"load_pct": 140}, {"shedding": "deadline"}, {"seed": 4}]}
     for name, e in explorers.items():
