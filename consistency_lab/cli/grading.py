@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..validation import argparse_type, count, number
+from ..validation import argparse_type, choice, count, number
 
 __all__ = ["add_grading_parsers", "run_build_labs", "run_release", "run_grade"]
 
@@ -20,6 +20,18 @@ __all__ = ["add_grading_parsers", "run_build_labs", "run_release", "run_grade"]
 _jobs = argparse_type(count, "jobs", int)
 _timeout = argparse_type(number, "timeout", float, low=1, unit="seconds")
 _max_time = argparse_type(number, "max-time", float, low=1, unit="seconds")
+_cpu_seconds = argparse_type(number, "cpu-seconds", float, low=1, unit="seconds")
+# The modes of grading/sandbox.py (spelled out so the CLI does not import the grader to start).
+_sandbox = argparse_type(choice, "sandbox", str, ("auto", "bwrap", "subreaper"))
+
+
+def _memory_size(name: str, value: object) -> int:
+    from ..grading.sandbox import memory_bytes
+
+    return memory_bytes(name, value)
+
+
+_memory = argparse_type(_memory_size, "memory", str)
 
 
 def add_grading_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -63,6 +75,13 @@ def add_grading_parsers(subparsers: argparse._SubParsersAction) -> None:
     grade.add_argument("--solutions", type=Path, default=Path("solutions"), metavar="DIR",
                        help="lab sources, for parts and points (default: solutions)")
     grade.add_argument("--kernel", default="python3", metavar="NAME", help="kernel to run (default: python3)")
+    grade.add_argument("--sandbox", type=_sandbox, default="auto", metavar="MODE",
+                       help="auto (bwrap where it works), bwrap (bubblewrap: own PID namespace, read-only course, "
+                            "no network) or subreaper (every process a kernel starts is killed with it)")
+    grade.add_argument("--memory", type=_memory, default=4 * 1024 ** 3, metavar="SIZE",
+                       help="address-space limit per kernel (RLIMIT_AS), like 512M or 2G (default 4G)")
+    grade.add_argument("--cpu-seconds", type=_cpu_seconds, default=None, metavar="S",
+                       help="CPU-time limit per kernel (RLIMIT_CPU), in seconds (default: none)")
     grade.set_defaults(func=run_grade)
 
 
@@ -97,14 +116,21 @@ def run_release(args: argparse.Namespace) -> int:
 
 def run_grade(args: argparse.Namespace) -> int:
     """``consistency-lab grade PATH... --out DIR``."""
-    from ..grading.grader import GradingError, Settings, grade_all
+    from ..grading.grader import GradingError, Settings, grade_all, sandbox_mode
     from ..grading.feedback import progress_line, summary, write_feedback, write_grades_csv
+    from ..grading.sandbox import describe
 
     settings = Settings(solutions_dir=args.solutions, jobs=args.jobs, cell_timeout=args.timeout,
-                        max_time=args.max_time, kernel_name=args.kernel)
+                        max_time=args.max_time, kernel_name=args.kernel, sandbox=args.sandbox,
+                        memory=args.memory, cpu_seconds=args.cpu_seconds)
     missing = [p for p in args.paths if not p.exists()]
     if missing:
         print(f"grade: {missing[0]}: no such file or folder", file=sys.stderr)
+        return 2
+    try:
+        print(describe(sandbox_mode(settings)), file=sys.stderr, flush=True)
+    except GradingError as exc:
+        print(f"grade: {exc}", file=sys.stderr)
         return 2
     started = time.monotonic()
 

@@ -4,11 +4,18 @@ Scores come only from the checks the grader runs itself (public and hidden); not
 notebook prints or its own check cells do is trusted.  A part earns its points when every
 one of its checks passes, else nothing.  Submissions are read once and copied to a private
 temporary folder; the originals are never opened for writing.
+
+Every kernel runs in the sandbox chosen once per run (``sandbox.py``: bubblewrap, or a child
+subreaper).  A submission's row exists only after its runner and every process below it are
+gone (:func:`grade_submission` kills what is left and sweeps for its token), and the CLI writes
+``grades.csv`` and the feedback once, after :func:`grade_all` has returned.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -25,7 +32,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from . import checks as _checks
-from . import runner
+from . import runner, sandbox
 from .checks import Outcome
 from .labspec import LabSpec, lab_number, load_specs, registry_problems
 from .notebook_build import LabFormatError
@@ -55,6 +62,9 @@ class Settings:
     max_time: float = 300.0
     kernel_name: str = "python3"
     max_restarts: int = 3
+    sandbox: str = "auto"
+    memory: int = 4 * 1024 ** 3
+    cpu_seconds: Optional[float] = None
 
 
 @dataclass
@@ -197,7 +207,11 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 
 
 def _kill(proc: multiprocessing.process.BaseProcess, pid_file: Path) -> None:
-    """Kill a runner and the kernels it started (they live in their own sessions)."""
+    """Kill a runner and the kernels it started (they live in their own sessions), then the runner itself."""
+    if proc.pid is not None and sys.platform.startswith("linux"):
+        # While the runner lives it is a subreaper: orphans of what we kill reparent to it and are
+        # found by the next round, whatever session or process group they moved to.
+        sandbox.kill_descendants(proc.pid)
     try:
         pids = [int(x) for x in pid_file.read_text().split()]
     except (OSError, ValueError):
@@ -234,6 +248,12 @@ def _status(events: list[dict], fatal: str) -> tuple[str, list[str]]:
             pieces.append(f"kernel {'died' if kind == 'check_died' else 'hung'} during a check")
             notes.append(f"Your code {what} while the check '{e['check']}' was running; the other checks "
                          "ran in a fresh kernel")
+        elif kind in ("memory", "cpu"):
+            limit = (f"memory limit {sandbox.format_bytes(e['memory'])}" if kind == "memory"
+                     else f"CPU limit {e['cpu_seconds']:g} s")
+            pieces.append(f"{limit} exceeded in cell {e['cell']} (skipped)")
+            notes.append(f"Cell {e['cell']} went over the {limit} and was stopped; it was skipped and the other "
+                         "cells were run again in a fresh kernel")
         elif kind == "gave_up":
             lead.append("kernel died")
             notes.append(f"Gave up after {e['kernels']} fresh kernels; checks that never ran score nothing")
@@ -264,8 +284,52 @@ def _score(graded: Graded, spec: LabSpec, outcomes: dict[str, Outcome], missing_
         graded.part_max[part.cell_id] = part.points
 
 
-def grade_submission(sub: Submission, spec: Optional[LabSpec], settings: Settings) -> Graded:
-    """Grade one submission in a private temporary folder; never raises for problems in the notebook."""
+def _hidden_source(module: str) -> tuple[str, str]:
+    """(file, source) of the hidden sibling of checks ``module``; ('', '') when the lab has none."""
+    name = _checks.hidden_module_name(module)
+    loaded = sys.modules.get(name)
+    path = getattr(loaded, "__file__", None)
+    if not path:
+        try:
+            found = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            found = None
+        path = found.origin if found is not None and found.has_location else None
+    if not path or not path.endswith(".py"):
+        return "", ""
+    return path, Path(path).read_text(encoding="utf-8")
+
+
+def _plan(settings: Settings, package_dir: str, extra: Optional[str], work: Path, chan: Path, private: Path,
+          paths: Sequence[Path]) -> dict:
+    """What the sandbox of one submission shows its kernel (see ``sandbox.py``)."""
+    mode = sandbox.choose(settings.sandbox)
+    roots = [package_dir] + ([extra] if extra else [])
+    masks = sandbox.hidden_paths(roots)
+    solutions = str(settings.solutions_dir.resolve())
+    if mode == "bwrap":
+        masks += [solutions] if any(solutions.startswith(r + "/") for r in roots) else []
+    else:  # the kernel sees the whole machine: mask the course's secrets and the other submissions
+        repo = Path(package_dir).parent
+        masks += [solutions, str(repo / "solutions"), str(repo / ".git")] + [str(Path(p).resolve()) for p in paths]
+    (private / "empty").write_bytes(b"")
+    (private / "empty-dir").mkdir(mode=0o555)
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                str(Path(sys.executable).resolve().parent.parent)}
+    root = mode == "subreaper" and hasattr(os, "geteuid") and os.geteuid() == 0
+    return {"mode": mode, "work": str(work), "writable": [str(work), str(chan)],
+            "read_only": sorted(prefixes) + roots, "masks": sorted(set(masks)),
+            "empty_file": str(private / "empty"), "empty_dir": str(private / "empty-dir"),
+            "memory": settings.memory or 0, "cpu_seconds": settings.cpu_seconds or 0,
+            "uid": "auto" if root else None}
+
+
+def grade_submission(sub: Submission, spec: Optional[LabSpec], settings: Settings,
+                     paths: Sequence[Path] = ()) -> Graded:
+    """Grade one submission in a private temporary folder; never raises for problems in the notebook.
+
+    ``paths`` are the folders being graded (in subreaper mode they are masked from the kernel).
+    """
     started = time.monotonic()
     graded = Graded(student=sub.student, lab=sub.lab or "", path=sub.path)
     if spec is None or sub.problem:
@@ -275,26 +339,36 @@ def grade_submission(sub: Submission, spec: Optional[LabSpec], settings: Setting
         graded.seconds = time.monotonic() - started
         return graded
     tmp = Path(tempfile.mkdtemp(prefix="consistency-lab-grade-"))
+    token = secrets.token_hex(16)
+    proc = None
+    work = tmp / "work"
+    chan = tmp / f"c-{secrets.token_hex(8)}"  # connection file, sockets, the check results
+    private = tmp / f"p-{secrets.token_hex(8)}"  # the runner's files: never visible to a kernel
     try:
-        work = tmp / "work"
-        private = tmp / f"p-{secrets.token_hex(8)}"
-        work.mkdir()
-        private.mkdir(mode=0o700)
+        tmp.chmod(0o711)  # a kernel with its own uid may enter its folders below, but not list them
+        for folder in (work, chan, private):
+            folder.mkdir(mode=0o700)
+        (chan / "home").mkdir()
         notebook = work / sub.path.name
         notebook.write_bytes(sub.data)  # the copy we execute; the original is never touched again
         n_checks = len(_checks.checks_for(spec.lab, None, include_hidden=True))
+        package_dir = str(Path(_checks.__file__).resolve().parents[1])
+        extra = _pythonpath_for(spec.checks_module)
+        hidden_file, hidden_source = _hidden_source(spec.checks_module)
         job = {
             "notebook": str(notebook), "workdir": str(work),
-            "checks_file": str(private / f"{secrets.token_hex(16)}.jsonl"),
+            "checks_file": str(chan / f"{secrets.token_hex(16)}.jsonl"),
             "result_file": str(private / "result.json"), "pid_file": str(private / "kernels.pid"),
             "lab": spec.lab, "checks_module": spec.checks_module, "parts": [p.part_id for p in spec.parts],
             "n_checks": n_checks, "cell_timeout": settings.cell_timeout, "max_time": settings.max_time,
             "kernel_name": settings.kernel_name, "max_restarts": settings.max_restarts,
-            "package_dir": str(Path(_checks.__file__).resolve().parents[1]),
+            "package_dir": package_dir, "hidden_source": hidden_source, "hidden_file": hidden_file,
+            "memory": settings.memory or 0, "cpu_seconds": settings.cpu_seconds or 0.0,
+            "env": {sandbox.TOKEN_VAR: token},
+            "sandbox": _plan(settings, package_dir, extra, work, chan, private, paths),
         }
-        extra = _pythonpath_for(spec.checks_module)
         if extra:
-            job["env"] = {"PYTHONPATH": os.pathsep.join([extra] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+            job["env"]["PYTHONPATH"] = os.pathsep.join([extra] + [p for p in [os.environ.get("PYTHONPATH")] if p])
         job_path = private / "job.json"
         job_path.write_text(json.dumps(job), encoding="utf-8")
         proc = _mp_context().Process(target=runner.child_main, args=(str(job_path), str(private / "runner.log")),
@@ -335,6 +409,10 @@ def grade_submission(sub: Submission, spec: Optional[LabSpec], settings: Setting
         _score(graded, spec, outcomes, missing)
         return graded
     finally:
+        if proc is not None and proc.is_alive():  # an exception above: never leave a runner behind
+            _kill(proc, private / "kernels.pid")
+        if sys.platform.startswith("linux"):
+            sandbox.kill_tagged(token)  # anything of this submission that outlived its runner
         graded.seconds = time.monotonic() - started
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -373,16 +451,30 @@ def grade_all(paths: Sequence[Path], settings: Settings,
               progress: Optional[Callable[[int, int, Graded], None]] = None) -> list[Graded]:
     """Grade every submission under ``paths`` (``settings.jobs`` at a time); results sorted by student, lab."""
     _require_kernel(settings.kernel_name)
+    settings = dataclasses.replace(settings, sandbox=sandbox_mode(settings))
     specs = load_lab_specs(settings.solutions_dir)
     subs = collect_submissions(paths, specs)
     results: list[Graded] = []
-    with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
-        futures = [pool.submit(grade_submission, sub, specs.get(sub.lab or ""), settings) for sub in subs]
-        for done, future in enumerate(as_completed(futures), start=1):
-            graded = future.result()
-            results.append(graded)
-            if progress:
-                progress(done, len(futures), graded)
+    reaper = settings.sandbox == "subreaper" and sandbox.set_subreaper(True)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
+            futures = [pool.submit(grade_submission, sub, specs.get(sub.lab or ""), settings, paths) for sub in subs]
+            for done, future in enumerate(as_completed(futures), start=1):
+                graded = future.result()
+                results.append(graded)
+                if progress:
+                    progress(done, len(futures), graded)
+    finally:
+        if reaper:
+            sandbox.set_subreaper(False)
     results.sort(key=lambda g: (g.student, g.lab, str(g.path)))
     return results
+
+
+def sandbox_mode(settings: Settings) -> str:
+    """The sandbox mode ``settings`` ask for, resolved ('auto' -> bwrap where it works); GradingError if unusable."""
+    try:
+        return sandbox.choose(settings.sandbox)
+    except ValueError as exc:
+        raise GradingError(str(exc)) from None
 

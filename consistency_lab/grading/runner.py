@@ -10,7 +10,13 @@ the wall-clock limit passes.  Inside, the policy is:
   hangs the kernel fails (and the rest of its part is skipped: the part cannot score any
   more), and the remaining parts' checks continue after another fresh start;
 * every fresh start makes progress (one more cell skipped or one more check decided), and
-  there are at most ``max_restarts`` of them; after that, checks that never ran score nothing.
+  there are at most ``max_restarts`` of them; after that, checks that never ran score nothing;
+* a cell that goes over the memory limit (``MemoryError`` under ``RLIMIT_AS``) or whose
+  kernel is stopped by the CPU limit is skipped like a fatal cell, with that reason.
+
+Each kernel starts through ``sandbox.py`` (a bubblewrap sandbox, or a launcher that masks the
+hidden files and drops to a uid of its own); this process is a child subreaper and kills every
+process left below it after each kernel, so nothing a submission starts outlives its kernel.
 
 Outputs are not stored (a notebook may print gigabytes); only error names and messages are.
 """
@@ -53,6 +59,11 @@ class Job:
     max_restarts: int = 3
     package_dir: str = ""
     env: dict = field(default_factory=dict)
+    sandbox: dict = field(default_factory=dict)
+    hidden_source: str = ""
+    hidden_file: str = ""
+    memory: int = 0
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -91,10 +102,37 @@ def _client_class() -> type:
     return CappedClient
 
 
+@functools.lru_cache(maxsize=None)
+def _manager_class(plan_json: str, number: int) -> type:
+    """A kernel manager whose kernel command goes through the sandbox (``plan_json``: the job's plan)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    from . import sandbox
+
+    plan = json.loads(plan_json)
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        """Starts the kernel inside the plan's sandbox; in bwrap mode over IPC sockets (no shared network)."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            chan = plan["writable"][-1]
+            self.connection_file = os.path.join(chan, f"kernel-{number}.json")
+            if plan["mode"] == "bwrap":
+                self.transport = "ipc"
+                self.ip = os.path.join(chan, f"k{number}")
+
+        def format_kernel_cmd(self, extra_arguments: Optional[list] = None) -> list:
+            """The kernelspec's command, started through the sandbox."""
+            return sandbox.kernel_command(plan, super().format_kernel_cmd(extra_arguments), self.connection_file)
+
+    return SandboxedKernelManager
+
+
 class _Kernel:
     """One fresh kernel with an nbclient client, killed (not politely shut down) when done."""
 
-    def __init__(self, job: Job, nb: Any) -> None:
+    def __init__(self, job: Job, nb: Any, number: int = 1) -> None:
         import nbformat
 
         # nbclient writes each executed cell back into its notebook at the given index; a
@@ -105,11 +143,17 @@ class _Kernel:
             shutdown_kernel="immediate", record_timing=False, startup_timeout=60,
             skip_cells_with_tag="\0never-skip",  # a fresh "Run All" in Jupyter skips nothing either
             resources={"metadata": {"path": job.workdir}})
+        if job.sandbox:
+            self.client.kernel_manager_class = _manager_class(json.dumps(job.sandbox, sort_keys=True), number)
         self.job = job
         self._context = None
 
     def __enter__(self) -> "_Kernel":
-        env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+        # MALLOC_ARENA_MAX: glibc reserves 64 MiB of address space per thread otherwise, which
+        # RLIMIT_AS would count although the kernel never touches it.
+        env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", MALLOC_ARENA_MAX="2")
+        if self.job.sandbox.get("uid") is not None:  # the kernel's own uid cannot write the runner's HOME
+            env["HOME"] = os.path.join(self.job.sandbox["writable"][-1], "home")
         self._context = self.client.setup_kernel(env=env)
         self._context.__enter__()
         try:
@@ -120,15 +164,28 @@ class _Kernel:
             pass  # exits by itself when this runner dies (ipykernel's parent poller)
         return self
 
+    def exit_signal(self) -> int:
+        """The signal that ended the kernel process (0 while it runs or when it exited by itself)."""
+        try:
+            code = self.client.km.provisioner.process.poll()
+        except Exception:  # noqa: BLE001 - no process to ask
+            return 0
+        if code is None:
+            return 0
+        return -code if code < 0 else (code - 128 if code > 128 else 0)  # bwrap exits with 128 + signal
+
     def __exit__(self, *exc: Any) -> None:
         try:
             self._context.__exit__(None, None, None)
         except Exception:  # noqa: BLE001 - a dead kernel may fail to clean up; it is gone anyway
             pass
+        from .sandbox import kill_descendants
+
+        kill_descendants(os.getpid())  # forks, setsid children and daemons of this kernel die with it
 
 
 def _run_cell(kernel: _Kernel, cell: Any, timeout: float) -> tuple[str, str]:
-    """('ok'|'error'|'timeout'|'died', detail) for one cell."""
+    """('ok'|'error'|'timeout'|'died'|'memory'|'cpu', detail) for one cell."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     kernel.client.timeout = max(1, int(round(timeout)))
@@ -138,13 +195,26 @@ def _run_cell(kernel: _Kernel, cell: Any, timeout: float) -> tuple[str, str]:
     except CellTimeoutError:
         return "timeout", ""
     except DeadKernelError:
-        return "died", ""
+        return _death(kernel), ""
     except Exception as exc:  # noqa: BLE001 - any other client failure leaves the kernel unusable
-        return "died", f"{type(exc).__name__}: {exc}"
+        return _death(kernel), f"{type(exc).__name__}: {exc}"
     errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     if errors:
+        if errors[0]["ename"] == "MemoryError" and kernel.job.memory:
+            return "memory", ""
         return "error", f"{errors[0]['ename']}: {errors[0]['evalue']}".strip(": ")
     return "ok", ""
+
+
+def _death(kernel: _Kernel) -> str:
+    """'cpu' when the CPU limit's SIGXCPU ended the kernel, else 'died'."""
+    deadline = time.monotonic() + 2
+    while kernel.job.cpu_seconds and time.monotonic() < deadline:
+        sig = kernel.exit_signal()
+        if sig:
+            return "cpu" if sig == signal.SIGXCPU else "died"
+        time.sleep(0.05)
+    return "died"
 
 
 def _read_events(path: str, offset: int) -> tuple[list[dict], int]:
@@ -197,7 +267,7 @@ def run_job(job: Job) -> SubmissionRun:
         result.kernels += 1
         restart = False
         try:
-            with _Kernel(job, nb) as kernel:
+            with _Kernel(job, nb, result.kernels) as kernel:
                 for index, source in code_cells:
                     if index in skip_cells:
                         continue
@@ -209,11 +279,12 @@ def run_job(job: Job) -> SubmissionRun:
                     if status == "error" and index not in noted_errors:
                         noted_errors.add(index)
                         note("error", cell=index + 1, detail=detail)
-                    elif status in ("timeout", "died"):
+                    elif status in ("timeout", "died", "memory", "cpu"):
                         if status == "timeout" and remaining < job.cell_timeout:
                             break  # the wall clock ran out, not the cell's own limit
                         skip_cells.add(index)
-                        note(status, cell=index + 1, detail=detail, seconds=job.cell_timeout)
+                        note(status, cell=index + 1, detail=detail, seconds=job.cell_timeout,
+                             memory=job.memory, cpu_seconds=job.cpu_seconds)
                         restart = True
                         break
                 if restart:
@@ -224,7 +295,9 @@ def run_job(job: Job) -> SubmissionRun:
                     break
                 from .injected import kernel_cell_source
                 source = kernel_cell_source(job.checks_file, job.lab, job.checks_module, job.parts,
-                                            sorted(done), job.cell_timeout, job.package_dir, stopped_parts)
+                                            sorted(done), job.cell_timeout, job.package_dir, stopped_parts,
+                                            hidden_source=job.hidden_source, hidden_file=job.hidden_file,
+                                            memory=job.memory)
                 pending = max(1, job.n_checks - len(done))
                 budget = job.cell_timeout * (pending + 1) + 30
                 wall_limited = remaining < budget
@@ -253,7 +326,9 @@ def run_job(job: Job) -> SubmissionRun:
         if result.finished or result.fatal or result.problem:
             break
         if in_flight is not None and in_flight["key"] not in done:
-            what = {"timeout": "ran past its time limit", "died": "killed the kernel"}.get(
+            limits = {"memory": f"went over the memory limit ({_mib(job.memory)} exceeded)",
+                      "cpu": f"used up the CPU limit ({job.cpu_seconds:g} CPU seconds exceeded)"}
+            what = {"timeout": "ran past its time limit", "died": "killed the kernel", **limits}.get(
                 status, f"broke the grading code ({detail})")
             done[in_flight["key"]] = {
                 "key": in_flight["key"], "grade_id": in_flight["grade_id"], "description": in_flight["description"],
@@ -273,8 +348,17 @@ def run_job(job: Job) -> SubmissionRun:
     return result
 
 
+def _mib(size: int) -> str:
+    from .sandbox import format_bytes
+
+    return format_bytes(size)
+
+
 def child_main(job_path: str, log_path: str) -> None:
     """Entry point in a process started by the grader: send output to ``log_path``, run the job."""
+    from .sandbox import set_subreaper
+
+    set_subreaper()  # orphans of the kernels reparent here, so kill_descendants finds them
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -287,6 +371,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     job = Job(**json.loads(Path(argv[0]).read_text(encoding="utf-8")))
     os.environ.update(job.env)  # kernels inherit it (e.g. PYTHONPATH for a checks module outside the package)
+    if job.sandbox.get("uid") == "auto":  # a uid of its own: unique while this runner lives
+        from .sandbox import KERNEL_UID_BASE
+
+        job.sandbox["uid"] = KERNEL_UID_BASE + os.getpid()
 
     def on_term(signum: int, frame: Any) -> None:
         raise SystemExit(143)  # unwinds through the kernel context managers, which kill the kernels
