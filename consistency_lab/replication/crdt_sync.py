@@ -125,13 +125,15 @@ class CrdtReplica(Node):
         self.bytes_sent = 0
         # delta mode (durable: the log is part of what the replica stores)
         self.delta_log: list[Payload] = []
+        self._sent: dict[str, tuple[int, int, Payload, int]] = {}  # peer -> the last interval built for it
         self.acked: dict[str, int] = {p: 0 for p in self.peers}
         self.got: dict[str, int] = {p: 0 for p in self.peers}
         # ops mode
         self.own_ops: list[tuple[int, VectorClock, Payload]] = []
+        self.op_sizes: list[int] = []  # wire size of each own update (computed once)
         self.delivered: dict[str, int] = {}
         self.op_acked: dict[str, int] = {p: 0 for p in self.peers}
-        self.waiting: dict[tuple[str, int], tuple[VectorClock, Payload]] = {}
+        self.waiting: dict[str, dict[int, tuple[VectorClock, Payload]]] = {}  # origin -> number -> update
         self._rng = sim.rng(f"crdt-sync/{name}")
         super().__init__(name, sim, network)
         self._start_timer(first=True)
@@ -153,16 +155,31 @@ class CrdtReplica(Node):
         elif self.sync == "delta":
             for peer in self.peers:
                 if self.acked[peer] < len(self.delta_log):
-                    first = self.acked[peer] + 1
-                    delta = self._join(self.delta_log[first - 1:])
-                    self._send(peer, DeltaInterval(first, len(self.delta_log), delta), payload_bytes(delta))
+                    first, last, delta, size = self._interval(peer)
+                    self._send(peer, DeltaInterval(first, last, delta), size)
         else:
             for peer in self.peers:
-                unacked = tuple(op for op in self.own_ops if op[0] > self.op_acked[peer])
-                if unacked:
-                    size = sum(payload_bytes(p) + len(repr(vc)) for _, vc, p in unacked)
-                    self._send(peer, OpBatch(self.name, unacked), size)
+                acked = self.op_acked[peer]
+                if acked < len(self.own_ops):  # own_ops[i] is update number i + 1
+                    self._send(peer, OpBatch(self.name, tuple(self.own_ops[acked:])), sum(self.op_sizes[acked:]))
         self._start_timer()
+
+    def _interval(self, peer: str) -> tuple[int, int, Payload, int]:
+        """The join of the log since ``peer``'s ack, extended from the last one sent rather than redone:
+        a peer behind a long cut would otherwise cost a join of the whole log every round."""
+        first, last = self.acked[peer] + 1, len(self.delta_log)
+        cached = self._sent.get(peer)
+        if cached is not None and cached[0] == first:
+            _, upto, joined, size = cached
+            if upto < last:
+                fresh = self._join(self.delta_log[upto:])
+                joined = self._join([joined, fresh])  # a new object: the one in flight stays as it was
+                size = payload_bytes(joined)
+        else:
+            joined = self._join(self.delta_log[first - 1:])
+            size = payload_bytes(joined)
+        self._sent[peer] = (first, last, joined, size)
+        return first, last, joined, size
 
     def _send(self, peer: str, msg: Message, size: int) -> None:
         if self.alive:
@@ -181,6 +198,7 @@ class CrdtReplica(Node):
             seq = len(self.own_ops) + 1
             deps = VectorClock.of(self.delivered)
             self.own_ops.append((seq, deps, payload))
+            self.op_sizes.append(payload_bytes(payload) + len(repr(deps)))
             self.delivered[self.name] = seq
         self._changed()
         return payload
@@ -194,21 +212,20 @@ class CrdtReplica(Node):
             return tuple(op for p in payloads for op in (p if isinstance(p, tuple) else (p,)))
         return payloads[0] if len(payloads) == 1 else reduce(lambda a, b: a.merge(b), payloads)
 
-    def _absorb(self, payload: Payload, report: bool = True) -> bool:
-        """Join a delta or apply RGA ops; return whether the state changed (``report=False``: skip
-        that O(state) comparison and return True)."""
+    def _absorb(self, payload: Payload, report: bool = True) -> Optional[Payload]:
+        """Join a delta or apply RGA ops; return what was new (None: nothing).  ``report=False`` skips
+        the O(state) before/after comparison and returns the payload as if it were all new."""
         if not isinstance(payload, CRDT):  # RGA ops (state gossip of an RGA is a CRDT: joined below)
             ops = payload if isinstance(payload, tuple) else (payload,)
-            changed = False
-            for op in ops:
-                changed = self.crdt.apply(op) or changed  # type: ignore[attr-defined]
-            return changed
+            # only the ops that changed something: a forwarded interval must not carry old ones again
+            new = tuple(op for op in ops if self.crdt.apply(op))  # type: ignore[attr-defined]
+            return new or None
         if not report:
             self.crdt.merge_in(payload)
-            return True
+            return payload
         before = self.crdt.canonical()
         self.crdt.merge_in(payload)
-        return self.crdt.canonical() != before
+        return payload if self.crdt.canonical() != before else None
 
     # -- handlers ---------------------------------------------------------------------------
     def on_StateGossip(self, msg: StateGossip, src: str) -> None:
@@ -221,8 +238,9 @@ class CrdtReplica(Node):
         """Join an interval that continues what we have from ``src``, then ack."""
         if msg.first <= self.got[src] + 1:
             if msg.last > self.got[src]:
-                if self._absorb(msg.delta):
-                    self.delta_log.append(msg.delta)  # new to us: pass it on to the others
+                news = self._absorb(msg.delta)
+                if news is not None:
+                    self.delta_log.append(news)  # new to us: pass it on to the others
                     self._changed()
                 self.got[src] = msg.last
         self._send(src, DeltaAck(self.got[src]), 8)
@@ -234,20 +252,24 @@ class CrdtReplica(Node):
     def on_OpBatch(self, msg: OpBatch, src: str) -> None:
         """Buffer the updates, deliver every one whose dependencies are delivered, ack."""
         origin = msg.origin
+        queue = self.waiting.setdefault(origin, {})
         for seq, deps, payload in msg.ops:
             if seq > self.delivered.get(origin, 0):
-                self.waiting[(origin, seq)] = (deps, payload)
+                queue[seq] = (deps, payload)
         changed = False
         progress = True
-        while progress:  # one delivery can unblock others
+        while progress:  # one delivery can unblock another origin's next update
             progress = False
-            for (o, seq), (deps, payload) in sorted(self.waiting.items(), key=lambda kv: kv[0]):
-                if seq == self.delivered.get(o, 0) + 1 and all(
-                        n <= self.delivered.get(k, 0) for k, n in deps.counters if k != o):
-                    del self.waiting[(o, seq)]
-                    self.delivered[o] = seq
-                    changed = self._absorb(payload) or changed
+            for o in sorted(self.waiting):
+                pending = self.waiting[o]
+                nxt = self.delivered.get(o, 0) + 1
+                while nxt in pending and all(n <= self.delivered.get(k, 0) for k, n in pending[nxt][0].counters
+                                             if k != o):
+                    _, payload = pending.pop(nxt)
+                    self.delivered[o] = nxt
+                    changed = self._absorb(payload) is not None or changed
                     progress = True
+                    nxt += 1
         if changed:
             self._changed()
         self._send(src, OpAck(self.delivered.get(origin, 0)), 8)
@@ -278,6 +300,8 @@ class CrdtSyncResult:
     skipped: int = 0
     stopped: str = ""
     trace_digest: str = ""
+    why: str = ""  # what ended the run: run_bounded's "done", "time", "idle" or "events"
+    bound_ms: float = 0.0  # the virtual-time bound the run was given
 
     @property
     def convergence_ms(self) -> Optional[float]:
@@ -420,7 +444,8 @@ def run_crdt(kind: str, seed: int = 0, *, nodes: int = 3, updates: Union[int, Se
         values={n: r.crdt.value() for n, r in replicas.items()}, expected=watch.expected or _oracle(kind, payloads),
         converged=bool(converged), converged_at_ms=watch.at if converged else None, last_update_ms=last_update,
         messages=network.sent, bytes=sum(r.bytes_sent for r in replicas.values()), updates=issued,
-        payloads=payloads, skipped=skipped[0], stopped=stopped, trace_digest=sim.trace_digest())
+        payloads=payloads, skipped=skipped[0], stopped=stopped, trace_digest=sim.trace_digest(),
+        why=why, bound_ms=bound)
 
 
 class _Watch:

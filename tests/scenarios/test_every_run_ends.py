@@ -20,6 +20,7 @@ NAMES = {
     "register": ["A", "B", "r0", "r1", "r2", "c0", "c1", "c3"],
     "tickets": ["A", "B", "web0", "web1", "r0", "r1", "rs"],
     "document": ["e0", "e1", "e2", "server"],
+    "crdt": ["r0", "r1", "r2", "r3"],
 }
 WRONG_NAMES = ["c9", "r7", "nobody"]  # refused: the error must list the valid targets
 
@@ -133,9 +134,10 @@ test_every_transactions_run_ends = _property("transactions")
 test_every_document_run_ends = _property("document")
 test_every_logistics_run_ends = _property("logistics")
 test_every_logistics_lag_run_ends = _property("logistics_lag")
+test_every_crdt_run_ends = _property("crdt")
 
 
 def test_every_scenario_is_covered():
     assert set(all_scenarios()) == {"register", "tickets", "timeline", "cart", "overload", "transactions",
-                                  "logistics", "logistics_lag", "document"}, \
+                                  "logistics", "logistics_lag", "document", "crdt"}, \
         "a new scenario needs its own property above"
