@@ -9,6 +9,7 @@ explorers without a browser.
 from __future__ import annotations
 
 from .base import Explorer
+from .document_explorer import DocumentExplorer
 from .logistics_explorer import LogisticsExplorer
 from .overload_explorer import OverloadExplorer
 from .pbs_explorer import PBSExplorer
@@ -26,6 +27,7 @@ EXPLORERS: dict[str, type[Explorer]] = {
     "raft": RaftExplorer,
     "logistics": LogisticsExplorer,
     "overload": OverloadExplorer,
+    "document": DocumentExplorer,
 }
 
 

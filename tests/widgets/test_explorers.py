@@ -253,7 +253,9 @@ def test_cached_frames_match_a_full_redraw(explorers):
              "logistics": [{"seed": 3}, {"architecture": "cqrs"}, {"outage_service": "none"}, {"outage_ms": 300},
                            {"seed": 4}],
              "raft": [{"seed": 3}, {"crash_at": "1000"}, {"cut": "split 2|3"}, {"seed": 4}],
-             "overload": [{"seed": 3}, {"fault": False}, {"load_pct": 140}, {"shedding": "deadline"}, {"seed": 4}]}
+             "overload": [{"seed": 3}, {"fault": False}, {"load_pct": 140}, {"shedding": "deadline"}, {"seed": 4}],
+             "document": [{"seed": 3}, {"strategy": "central"}, {"schedule": "no cut-offs"}, {"editors": 2},
+                          {"seed": 4}]}
     for name, e in explorers.items():
         for move in moves[name]:
             move = {k: v for k, v in move.items() if k in e.controls}
