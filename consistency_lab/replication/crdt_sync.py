@@ -14,7 +14,9 @@ Three ways to keep replicas in step, chosen by ``sync``:
 * ``ops``: each node numbers its own updates and broadcasts them with the vector of what it
   had delivered (``clocks.VectorClock``); a receiver buffers an update until every update it
   depends on is delivered (causal delivery), applies it once, and acks; every ``sync_ms`` the
-  origin resends what a peer has not acked.
+  origin resends what a peer has not acked.  Only the origin sends its updates (no relaying), so
+  a replica cut off from one origin waits for the heal even where a third replica could relay;
+  state and delta sync route around such a cut.
 
 An update's payload is what the CRDT operation returned: a delta of the same type (joined
 with ``merge_in``) or, for RGA, an op (``apply``).  The oracle ``expected`` is the join of

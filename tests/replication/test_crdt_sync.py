@@ -76,6 +76,14 @@ def test_ops_mode_delivers_causally_so_rga_never_sees_a_missing_predecessor():
     assert result.values["r2"] == "abcdefghijklmno"
 
 
+def test_state_and_delta_route_around_a_one_way_cut_and_ops_waits_for_the_origin():
+    # r0 > r1 never heals: r0's updates reach r1 only through r2
+    for sync in ("state", "delta"):
+        assert_converged(run_crdt("rga", 3, sync=sync, updates=200, faults="r0>r1@0-", settle_ms=3000))
+    ops = run_crdt("rga", 3, sync="ops", updates=200, faults="r0>r1@0-", settle_ms=3000)
+    assert not ops.converged and "replicas r1 had not converged" in ops.stopped  # only the origin resends
+
+
 def test_same_seed_same_run_and_another_seed_another_run():
     one = run_crdt("orset", 4, sync="delta", loss=0.2, reorder=0.3, faults="r0|r1,r2@100-900")
     two = run_crdt("orset", 4, sync="delta", loss=0.2, reorder=0.3, faults="r0|r1,r2@100-900")
