@@ -32,9 +32,19 @@ def test_copy_is_independent_and_equality_ignores_replica_id(kind):
     played = play(kind, [("op", "a", OP_NAMES[kind][0], ("x", 2))])
     a = played.replicas["a"]
     clone = a.copy()
-    assert clone == a and clone is not a
+    assert clone == a and clone is not a and clone.replica_id == "a"
     assert a.state_size() >= 1
     assert a != CRDT_TYPES[kind]("a")
+    before = a.canonical()
+    MUTATE[kind](clone)
+    assert a.canonical() == before and clone != a, "a copy must not share state with its original"
+
+
+MUTATE = {
+    "gcounter": lambda c: c.increment(1), "pncounter": lambda c: c.decrement(1), "gset": lambda c: c.add("new"),
+    "twopset": lambda c: c.add("new"), "orset": lambda c: c.remove("x"), "lwwregister": lambda c: c.set("v", 99.0),
+    "mvregister": lambda c: c.set("v"), "lwwmap": lambda c: c.delete("x", 99.0), "rga": lambda c: c.delete(0),
+}
 
 
 @pytest.mark.parametrize("kind", KINDS)
