@@ -66,9 +66,12 @@ lint: $(STAMP)
 # Notebook cells share one kernel, so each notebook must stay on one worker (--dist loadfile).
 # The browser test runs last and alone: it drives a whole JupyterLab and Chromium on the two cores.
 # -rs prints each skip's one-line reason (what is missing and how to install it).
+# The release test runs a whole second suite (the student copy's), so it runs alone: next to the
+# first suite its timing-sensitive tests would share two cores with twice the work.
 test: jupyter-setup lint
-	MPLBACKEND=Agg $(PY) -m pytest tests -n 2 -rs --ignore=tests/browser
+	MPLBACKEND=Agg $(PY) -m pytest tests -n 2 -rs --ignore=tests/browser -m "not release"
 	MPLBACKEND=Agg $(PY) -m pytest --nbval-lax --nbval-current-env -n 2 --dist loadfile $(NOTEBOOKS)
+	MPLBACKEND=Agg $(PY) -m pytest tests/grading -rs -m release
 	$(BROWSER_TEST)
 
 # Opens every chapter and one lab in Chromium through `make lab`; screenshots go to .browser-screenshots/.
