@@ -148,7 +148,7 @@ class DocumentExplorer(Explorer):
         self._axes = (ax, bars, text_ax)
         self._legend_key: Any = None
         self._bars = self._draw_bars(bars)
-        live.dynamic(self._now, self._text, *self._bars[0], *self._bars[1])
+        live.dynamic(self._now, self._text, self._spans, *self._bars[0], *self._bars[1])
 
     def refresh(self, result: Any, live) -> Any:
         """New curves, cut spans and bars for a new run (static until the next run)."""
@@ -165,6 +165,7 @@ class DocumentExplorer(Explorer):
                 (self._lines[name],) = ax.step([], [], where="post", label=name,
                                                color=REPLICA_COLOURS.get(name, OKABE_ITO["grey"]),
                                                lw=2.0 if name == "server" else 1.3)
+                live.dynamic(self._lines[name])
         top = 1
         for name, line in self._lines.items():
             series = result.snapshots.get(name)
@@ -175,7 +176,8 @@ class DocumentExplorer(Explorer):
         if self._legend_key != tuple(names):
             ax.legend(handles=[self._lines[n] for n in names], loc="upper left", fontsize="x-small")
             self._legend_key = tuple(names)
-        ax.set_xlim(0, end_s)
+        # Sticky ends: runs settle at slightly different times, and a fixed axis keeps the cached background.
+        ax.set_xlim(0, sticky_limit(ax.get_xlim()[1] if ax.get_xlim()[1] > 1 else None, end_s, 2, slack=0.6))
         ax.set_ylim(0, sticky_limit(ax.get_ylim()[1] if ax.get_ylim()[1] > 1 else None, top * 1.1, 50))
         ax.set_title(f"Document length on each replica ({result.params['strategy']}); grey: someone cut off")
         counts = result.extra["by_strategy"]
@@ -184,7 +186,7 @@ class DocumentExplorer(Explorer):
             self._bars[1][k].set_height(counts[s][1])
         highest = max(max(c[0], c[1]) for c in counts.values())
         bars.set_ylim(0, sticky_limit(bars.get_ylim()[1] if bars.get_ylim()[1] > 1 else None, highest * 1.15, 5))
-        return result.trace_digest  # a new run is a new background
+        return None  # curves, spans and bars are dynamic: the background changes only with limits and titles
 
     def time_range(self, result: Any) -> tuple[float, float]:
         """The whole run, from 0 to when everything settled (ms)."""
