@@ -107,3 +107,17 @@ def test_snapshots_follow_every_replica_over_time():
 def test_bad_parameters_are_refused_in_one_line(params, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         simulate("document", 0, **params)
+
+
+def test_same_seed_same_run_in_other_processes():
+    # Sets of characters are everywhere in this scenario; none may leak string-hash order into a run.
+    import os
+    import subprocess
+    import sys
+    code = ("from consistency_lab import simulate; "
+            "print([(simulate('document', 7, strategy=s, duration_ms=4000.0, partitions_per_min=6.0).trace_digest, "
+            "simulate('document', 7, strategy=s, duration_ms=4000.0, partitions_per_min=6.0).metrics['tickets']) "
+            "for s in ('crdt', 'pycrdt', 'lww', 'central')])")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout for h in (1, 2)}
+    assert len(outs) == 1
