@@ -316,7 +316,7 @@ def _plan(settings: Settings, package_dir: str, extra: Optional[str], work: Path
     (private / "empty-dir").mkdir(mode=0o555)
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                 str(Path(sys.executable).resolve().parent.parent)}
-    root = mode == "subreaper" and hasattr(os, "geteuid") and os.geteuid() == 0
+    root = mode == "subreaper" and sys.platform.startswith("linux") and os.geteuid() == 0
     return {"mode": mode, "work": str(work), "writable": [str(work), str(chan)],
             "read_only": sorted(prefixes) + roots, "masks": sorted(set(masks)),
             "empty_file": str(private / "empty"), "empty_dir": str(private / "empty-dir"),

@@ -294,9 +294,9 @@ def set_subreaper(on: bool = True) -> bool:
 
 
 def _parents() -> dict[int, int]:
-    """pid -> parent pid, from /proc (processes that vanish while we read are skipped)."""
+    """pid -> parent pid, from /proc (processes that vanish while we read are skipped; empty without /proc)."""
     table: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
+    for entry in os.listdir("/proc") if os.path.isdir("/proc/self") else []:
         if not entry.isdigit():
             continue
         try:
@@ -370,7 +370,7 @@ def kill_tagged(token: str, rounds: int = 50) -> int:
     killed: set[int] = set()
     for _ in range(rounds):
         alive = []
-        for entry in os.listdir("/proc"):
+        for entry in os.listdir("/proc") if os.path.isdir("/proc/self") else []:
             if not entry.isdigit() or int(entry) == os.getpid():
                 continue
             try:

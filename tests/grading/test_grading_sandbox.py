@@ -170,3 +170,50 @@ def test_sandbox_choice_errors(monkeypatch, tmp_path):
     assert code == 2 and "grade: sandbox='bwrap' cannot be used" in err and "install it with" in err
     with pytest.raises(SystemExit):
         run_cli(["grade", str(tmp_path), "--out", "o", "--sandbox", "docker"])
+
+
+_SUBREAPER = """
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+import sandbox
+assert sandbox.set_subreaper()
+first = os.fork()
+if first == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(60)
+    os._exit(0)
+os.waitpid(first, 0)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_kill_descendants_finds_a_daemon_that_left_its_session(tmp_path):
+    """A double-forked daemon in its own session is still below a subreaper, and killed from there."""
+    import subprocess
+    import sys
+
+    helper = subprocess.Popen([sys.executable, "-c", _SUBREAPER, str(Path(sandbox.__file__).parent)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert helper.stdout.readline().strip() == "ready"
+        below = sandbox.descendants(helper.pid)
+        assert len(below) == 1 and os.getsid(below[0]) != os.getsid(helper.pid)
+        assert sandbox.kill_descendants(helper.pid) == 1
+        assert sandbox.descendants(helper.pid) in ([], below)  # killed; a zombie until the helper reaps it
+        with open(f"/proc/{below[0]}/stat") as fh:
+            assert fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    finally:
+        helper.kill()
+        helper.wait()
+
+
+def test_hidden_paths_include_compiled_files(tmp_path):
+    (tmp_path / "labs" / "__pycache__").mkdir(parents=True)
+    for name in ["labs/lab07.py", "labs/lab07_hidden.py", "labs/__pycache__/lab07_hidden.cpython-311.pyc",
+                 "labs/__pycache__/lab07.cpython-311.pyc"]:
+        (tmp_path / name).write_text("x")
+    labs = tmp_path / "labs"
+    assert sandbox.hidden_paths([str(tmp_path)]) == [str(labs / "__pycache__" / "lab07_hidden.cpython-311.pyc"),
+                                                     str(labs / "lab07_hidden.py")]
