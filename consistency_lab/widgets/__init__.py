@@ -17,6 +17,7 @@ from .prediction import Prediction
 from .raft_explorer import RaftExplorer
 from .register_explorer import RegisterExplorer
 from .tickets_explorer import TicketsExplorer
+from .timeline_explorer import TimelineExplorer
 
 __all__ = ["Explorer", "EXPLORERS", "Prediction", "explore"]
 
@@ -27,6 +28,7 @@ EXPLORERS: dict[str, type[Explorer]] = {
     "raft": RaftExplorer,
     "logistics": LogisticsExplorer,
     "overload": OverloadExplorer,
+    "timeline": TimelineExplorer,
     "document": DocumentExplorer,
 }
 

@@ -254,6 +254,8 @@ def test_cached_frames_match_a_full_redraw(explorers):
                            {"seed": 4}],
              "raft": [{"seed": 3}, {"crash_at": "1000"}, {"cut": "split 2|3"}, {"seed": 4}],
              "overload": [{"seed": 3}, {"fault": False}, {"load_pct": 140}, {"shedding": "deadline"}, {"seed": 4}],
+             "timeline": [{"seed": 3}, {"burst_posts": 1500}, {"reconciliation": False}, {"outage_ms": 2000},
+                          {"seed": 4}],
              "document": [{"seed": 3}, {"strategy": "central"}, {"schedule": "no cut-offs"}, {"editors": 2},
                           {"seed": 4}]}
     for name, e in explorers.items():
