@@ -19,7 +19,8 @@ from lab05_mistakes import GRADED, MISTAKES, OTHER_CORRECT, submission
 from consistency_lab.cli import main
 from consistency_lab.grading.build import build_lab_bytes
 from consistency_lab.grading.checks import checks_for, load_lab_checks, run_check
-from consistency_lab.grading.labs._lab05_world import ReferenceProjector, ReferenceView, run_projection
+from consistency_lab.grading.labs._lab05_world import run_projection
+from consistency_lab.grading.labs.lab05_hidden import _RefProjector, _RefView
 from consistency_lab.grading.labspec import read_spec, registry_problems
 from consistency_lab.grading.notebook_build import is_solution_cell
 
@@ -111,7 +112,7 @@ def test_a_fresh_lab_runs_to_its_first_stub_and_beyond_without_an_error():
 
 def test_the_world_has_the_faults_the_checks_rely_on():
     """Duplicates and late versions in the log, crashes after both kinds of writes: else the checks prove little."""
-    run = run_projection(ReferenceProjector, ReferenceView(), seed=0, crash_after_writes=(3, 10, 18, 30))
+    run = run_projection(_RefProjector, _RefView(), seed=0, crash_after_writes=(3, 10, 18, 30))
     records = list(run.topic.records())
     assert len(records) > len({r.event.event_id for r in records}), "no duplicate uploads in the log"
     late = 0
@@ -123,7 +124,7 @@ def test_the_world_has_the_faults_the_checks_rely_on():
     assert late > 0, "no package's scans reached the log out of version order"
     kinds = {what.split("(")[0] for _, _, what in run.faults.crashes}
     assert kinds == {"apply", "save"}, run.faults.crashes
-    again = run_projection(ReferenceProjector, ReferenceView(), seed=0, crash_after_writes=(3, 10, 18, 30))
+    again = run_projection(_RefProjector, _RefView(), seed=0, crash_after_writes=(3, 10, 18, 30))
     assert [r.event.event_id for r in again.topic.records()] == [r.event.event_id for r in records]
 
 

@@ -6,8 +6,9 @@ publish ``Scanned`` events to the topic ``scans`` of an :class:`~consistency_lab
 different amounts, so a package's scans can be appended out of version order, and a
 retried upload appends the same event twice).  A projector process applies records to a
 read model and saves checkpoints; a :class:`Faults` schedule crashes it right after a
-chosen durable write.  The reference read model (:func:`fold`) is what every projection
-must end up equal to.  No checks live here.
+chosen durable write.  The world knows what it published, so each run carries the read
+model every correct projection must end up with (``expected``).  No checks and no
+reference implementation of a graded part live here: this module ships to students.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from consistency_lab.sim import Simulation
 from consistency_lab.streams.consumer import ConsumerGroup, SimulatedCrash
 from consistency_lab.streams.log import Event, EventLog, Producer, Topic
 
-__all__ = ["TOPIC", "DEPOTS", "fold", "ReferenceView", "Faults", "CheckpointStore", "DurableView",
-           "ProjectionRun", "LagSample", "run_projection", "run_consumer_group", "reference_age_ms",
-           "unapplied_count", "hand_log", "scan", "view_state", "compare_with_fold", "reference_rebuild",
-           "ReferenceProjector"]
+__all__ = ["TOPIC", "DEPOTS", "RecordingView", "missing_and_extra", "Faults", "CheckpointStore", "DurableView",
+           "ProjectionRun", "GroupRun", "LagSample", "run_projection", "run_consumer_group", "unapplied_count",
+           "hand_log", "scan", "view_state", "compare_with", "Expected", "checkpoint_first"]
+
+#: (scans per depot, each package's depot at its newest version): what a correct read model holds.
+Expected = tuple[dict[str, int], dict[str, str]]
 
 TOPIC = "scans"
 DEPOTS = ("Antwerp", "Basel", "Cork", "Dijon", "Essen", "Faro", "Graz", "Hull")
@@ -34,45 +37,44 @@ def scan(event_id: str, package: str, version: int, depot: str, at: float = 0.0)
     return Event(event_id, package, "Scanned", {"depot": depot}, version, produced_at=at, source=f"scanner-{depot}")
 
 
-def fold(events: Iterable[Event]) -> tuple[dict[str, int], dict[str, str]]:
-    """The reference read model: (scans per depot, each package's depot at its newest version), each event once."""
-    seen: set[str] = set()
-    scans: dict[str, int] = {}
-    newest: dict[str, tuple[int, str]] = {}
-    for e in events:
-        if e.event_id in seen:
-            continue
-        seen.add(e.event_id)
-        depot = e.payload["depot"]
-        scans[depot] = scans.get(depot, 0) + 1
-        if e.version > newest.get(e.key, (0, ""))[0]:
-            newest[e.key] = (e.version, depot)
-    return scans, {k: d for k, (_, d) in newest.items()}
+class RecordingView:
+    """A stand-in read model that only records what it is asked to do (it computes nothing).
 
-
-class ReferenceView:
-    """A correct read model (what later parts are checked with, so a bug costs one part only)."""
+    Checks of the projector and the rebuild use it, so they test those parts alone: a bug
+    in the student's read model (part 1) cannot make them fail.
+    """
 
     def __init__(self) -> None:
         self.scans: dict[str, int] = {}
         self.location: dict[str, str] = {}
-        self.applied: set[str] = set()
-        self.newest: dict[str, int] = {}
+        #: Every call in order: ("apply", event_id) or ("reset", "").
+        self.log: list[tuple[str, str]] = []
 
     def apply(self, event: Event) -> None:
-        """Apply one scan once; the newest version decides the location."""
-        if event.event_id in self.applied:
-            return
-        self.applied.add(event.event_id)
-        depot = event.payload["depot"]
-        self.scans[depot] = self.scans.get(depot, 0) + 1
-        if event.version > self.newest.get(event.key, 0):
-            self.newest[event.key] = event.version
-            self.location[event.key] = depot
+        """Record one apply call."""
+        self.log.append(("apply", event.event_id))
 
     def reset(self) -> None:
-        """Forget everything: an empty read model."""
-        self.__init__()  # type: ignore[misc]
+        """Record one reset call."""
+        self.log.append(("reset", ""))
+
+    def applied_since_last_reset(self) -> list[str]:
+        """Event ids applied after the last reset (all of them when there was none)."""
+        last = max((i for i, (what, _) in enumerate(self.log) if what == "reset"), default=-1)
+        return [eid for what, eid in self.log[last + 1:] if what == "apply"]
+
+
+def missing_and_extra(applied: Iterable[str], records: Iterable[Any]) -> tuple[list[str], list[str]]:
+    """(records of the log not applied, ids applied more often than the log holds them), each sorted."""
+    want: dict[str, int] = {}
+    for r in records:
+        want[r.event.event_id] = want.get(r.event.event_id, 0) + 1
+    got: dict[str, int] = {}
+    for eid in applied:
+        got[eid] = got.get(eid, 0) + 1
+    missing = sorted(e for e, n in want.items() if got.get(e, 0) < n)
+    extra = sorted(e for e, n in got.items() if n > want.get(e, 0))
+    return missing, extra
 
 
 def view_state(view: Any) -> tuple[dict, dict]:
@@ -83,12 +85,12 @@ def view_state(view: Any) -> tuple[dict, dict]:
     return dict(view.scans), dict(view.location)
 
 
-def compare_with_fold(view: Any, events: Iterable[Event], where: str, explain: bool = True) -> Optional[str]:
-    """None when the view equals the fold of ``events``, else one readable sentence on the first differences.
+def compare_with(view: Any, expected: tuple[dict, dict], where: str, explain: bool = True) -> Optional[str]:
+    """None when the view holds ``expected`` (scans, location), else one readable sentence on the first differences.
 
     With ``explain``, a total that is too high or too low is named (scans counted twice / never applied).
     """
-    want_scans, want_location = fold(events)
+    want_scans, want_location = expected
     scans, location = view_state(view)
     problems = []
     for depot in sorted(set(want_scans) | set(scans)):
@@ -184,40 +186,54 @@ class DurableView:
         self.inner.reset()
 
 
-class ReferenceProjector:
-    """A correct projector: apply, then checkpoint; resume from the checkpoints."""
+class _WritesSwapped:
+    """Wraps one projector's view and checkpoints so that each step's two writes happen checkpoint first."""
 
-    def __init__(self, topic: Topic, view: Any, checkpoints: CheckpointStore) -> None:
-        self.topic, self.view, self.checkpoints = topic, view, checkpoints
+    def __init__(self, view: Any, checkpoints: CheckpointStore) -> None:
+        self.view, self.store = view, checkpoints
+        self.pending: list[Event] = []  # applied by the projector, not yet written
 
-    def step(self, partition: int) -> bool:
-        """Apply the next record of ``partition`` and checkpoint it; False when there is none."""
-        offset = self.checkpoints.load(partition)
-        record = self.topic.partitions[partition].read(offset)
-        if record is None:
-            return False
-        self.view.apply(record.event)
-        self.checkpoints.save(partition, offset + 1)
-        return True
+    # The view side: hold the apply until the checkpoint is saved.
+    @property
+    def scans(self) -> dict:
+        """The wrapped view's scans per depot."""
+        return self.view.scans
+
+    @property
+    def location(self) -> dict:
+        """The wrapped view's location per package."""
+        return self.view.location
+
+    def apply(self, event: Event) -> None:
+        """Hold the write until the next checkpoint save."""
+        self.pending.append(event)
+
+    def reset(self) -> None:
+        """Empty the wrapped view."""
+        self.view.reset()
+
+    # The checkpoint side: save first, then write what was held (a crash in between loses it).
+    def load(self, partition: int) -> int:
+        """The saved offset of ``partition``."""
+        return self.store.load(partition)
+
+    def save(self, partition: int, offset: int) -> None:
+        """Save the checkpoint, then the held applies."""
+        self.store.save(partition, offset)
+        while self.pending:
+            self.view.apply(self.pending.pop(0))
 
 
-def reference_rebuild(topic: Topic, view: Any, checkpoints: CheckpointStore) -> None:
-    """Empty ``view``, replay every record of every partition, checkpoint the end of each."""
-    view.reset()
-    for p, part in enumerate(topic.partitions):
-        for record in part.records():
-            view.apply(record.event)
-        checkpoints.save(p, part.end_offset)
+def checkpoint_first(make_projector: Callable[[Topic, Any, CheckpointStore], Any]) -> Callable[..., Any]:
+    """The same projector with each step's two durable writes swapped: checkpoint first, then apply.
 
+    For the lab's demo of the wrong order; it wraps whatever projector it is given.
+    """
+    def make(topic: Topic, view: Any, checkpoints: CheckpointStore) -> Any:
+        swapped = _WritesSwapped(view, checkpoints)
+        return make_projector(topic, swapped, swapped)
 
-def reference_age_ms(topic: Topic, checkpoints: CheckpointStore, now: float) -> float:
-    """Age (ms) of the oldest record at or after its partition's checkpoint; 0 when all are applied."""
-    oldest = None
-    for p, part in enumerate(topic.partitions):
-        record = part.read(checkpoints.load(p))
-        if record is not None and (oldest is None or record.appended_at < oldest):
-            oldest = record.appended_at
-    return 0.0 if oldest is None else now - oldest
+    return make
 
 
 def unapplied_count(topic: Topic, checkpoints: CheckpointStore) -> int:
@@ -239,10 +255,10 @@ def hand_log(records: Iterable[tuple[float, Event]], partitions: int = 1) -> tup
 
 @dataclass(frozen=True)
 class LagSample:
-    """What a monitor saw at one time: the true backlog age (ms), unapplied records, and the alarm's answer."""
+    """What a monitor saw at one time: the backlog age (ms) by ``age``, unapplied records, and the alarm's answer."""
 
     time: float
-    age_ms: float
+    age_ms: Optional[float]
     unapplied: int
     fires: Optional[bool]
 
@@ -257,6 +273,8 @@ class ProjectionRun:
     faults: Faults
     published: int
     stopped: str
+    #: The read model every correct projection of this run ends with (from what the scanners published).
+    expected: Expected = ({}, {})
     samples: list[LagSample] = field(default_factory=list)
 
     def events(self) -> list[Event]:
@@ -266,8 +284,8 @@ class ProjectionRun:
 
 def _publish_scans(sim: Simulation, log: EventLog, packages: int, scans_per_package: int, duration_ms: float,
                    hop_ms: float, upload_ms: float, duplicate: float,
-                   burst: Optional[tuple[float, int]]) -> tuple[int, float]:
-    """Schedule every scan's upload; returns (uploads scheduled, time by which all are appended, ms).
+                   burst: Optional[tuple[float, int]]) -> tuple[int, float, Expected]:
+    """Schedule every scan's upload; returns (uploads scheduled, time by which all are appended (ms), expected).
 
     A package enters at a uniform time in ``[0, duration_ms]`` and is scanned at depots
     ``hop_ms`` apart on average; each upload takes uniform ``[0, upload_ms]``, so scans of one
@@ -286,6 +304,13 @@ def _publish_scans(sim: Simulation, log: EventLog, packages: int, scans_per_pack
         when, n = burst
         plan.extend((when, f"bulk{j:04d}", 1, DEPOTS[j % len(DEPOTS)]) for j in range(n))
     plan.sort()
+    # What was scanned, straight from the plan: a scan per entry, the highest version places the package.
+    scans: dict[str, int] = {}
+    newest: dict[str, tuple[int, str]] = {}
+    for _, package, version, depot in plan:
+        scans[depot] = scans.get(depot, 0) + 1
+        newest[package] = max(newest.get(package, (0, "")), (version, depot))
+    expected = (scans, {p: d for p, (_, d) in newest.items()})
     sent, last = 0, 0.0
     for at, package, version, depot in plan:
         event = scan(f"scan-{package}-{version}", package, version, depot, at)
@@ -294,7 +319,7 @@ def _publish_scans(sim: Simulation, log: EventLog, packages: int, scans_per_pack
             sim.schedule(when, producer.publish, event)
             sent += 1
             last = max(last, when)
-    return sent, last + upload_ms
+    return sent, last + upload_ms, expected
 
 
 def run_projection(make_projector: Callable[[Topic, Any, CheckpointStore], Any], view: Any, seed: int = 0, *,
@@ -302,24 +327,26 @@ def run_projection(make_projector: Callable[[Topic, Any, CheckpointStore], Any],
                    hop_ms: float = 20.0, upload_ms: float = 60.0, duplicate: float = 0.2, step_ms: float = 2.0,
                    crash_after_writes: Iterable[int] = (), restart_ms: float = 50.0,
                    burst: Optional[tuple[float, int]] = None, alarm: Any = None,
-                   sample_ms: Optional[float] = None) -> ProjectionRun:
+                   sample_ms: Optional[float] = None,
+                   age: Optional[Callable[[Topic, CheckpointStore, float], float]] = None) -> ProjectionRun:
     """Scanners publish, a projector from ``make_projector(topic, view, checkpoints)`` applies, crashes restart it.
 
     The projector takes one record per ``step_ms`` (partitions in turn) while there is work,
     and waits for the next append when there is none.  A crash (raised right after a scheduled
     durable write) discards it; ``restart_ms`` later a new one is made from the same durable
-    view and checkpoints.  With ``sample_ms`` the run records the true backlog age every
-    ``sample_ms`` and, with an ``alarm``, its ``fires`` answer.
+    view and checkpoints.  With ``sample_ms`` the run records, every ``sample_ms``, the number
+    of unapplied records, the backlog age by ``age(topic, checkpoints, now)`` when given, and,
+    with an ``alarm``, its ``fires`` answer.
     """
     sim = Simulation(seed, max_events=EVENT_BUDGET)
     log = EventLog(sim)
     topic = log.create_topic(TOPIC, partitions)
-    published, last_upload = _publish_scans(sim, log, packages, scans_per_package, duration_ms, hop_ms, upload_ms,
-                                            duplicate, burst)
+    published, last_upload, expected = _publish_scans(sim, log, packages, scans_per_package, duration_ms, hop_ms,
+                                                      upload_ms, duplicate, burst)
     faults = Faults(sim, crash_after_writes)
     checkpoints = CheckpointStore(partitions, faults)
     durable = DurableView(view, faults)
-    run = ProjectionRun(topic, durable, checkpoints, faults, published, "")
+    run = ProjectionRun(topic, durable, checkpoints, faults, published, "", expected)
     box: dict[str, Any] = {"projector": make_projector(topic, durable, checkpoints), "turn": 0, "busy": True}
 
     def restart() -> None:
@@ -349,7 +376,7 @@ def run_projection(make_projector: Callable[[Topic, Any, CheckpointStore], Any],
 
     def sample() -> None:
         fires = None if alarm is None else bool(alarm.fires(topic, checkpoints, sim.now))
-        run.samples.append(LagSample(sim.now, reference_age_ms(topic, checkpoints, sim.now),
+        run.samples.append(LagSample(sim.now, None if age is None else float(age(topic, checkpoints, sim.now)),
                                      unapplied_count(topic, checkpoints), fires))
         if box["projector"] is None or sim.now < last_upload or unapplied_count(topic, checkpoints):
             sim.schedule(sample_ms, sample)
@@ -368,8 +395,8 @@ def run_projection(make_projector: Callable[[Topic, Any, CheckpointStore], Any],
 
 def run_consumer_group(view: Any, seed: int = 0, *, packages: int = 20, scans_per_package: int = 4,
                        partitions: int = 3, consumers: int = 2, duplicate: float = 0.3,
-                       crash_before_commit: float = 0.1, upload_ms: float = 60.0) -> tuple[list[Event], Any]:
-    """Feed ``view.apply`` from a consumer group (duplicates, crashes before commit); returns (log events, group)."""
+                       crash_before_commit: float = 0.1, upload_ms: float = 60.0) -> "GroupRun":
+    """Feed ``view.apply`` from a consumer group (duplicates, crashes before commit)."""
 
     class Handler:
         """The consumer group's handler: every delivery goes to ``view.apply``."""
@@ -382,9 +409,19 @@ def run_consumer_group(view: Any, seed: int = 0, *, packages: int = 20, scans_pe
     sim = Simulation(seed, max_events=EVENT_BUDGET)
     log = EventLog(sim)
     log.create_topic(TOPIC, partitions)
-    _, last_upload = _publish_scans(sim, log, packages, scans_per_package, 400.0, 20.0, upload_ms, 0.1, None)
+    _, last_upload, expected = _publish_scans(sim, log, packages, scans_per_package, 400.0, 20.0, upload_ms, 0.1,
+                                              None)
     group = ConsumerGroup(sim, log, TOPIC, Handler(), group_id="view", consumers=consumers,
                           processing_time="uniform:0.5,2", duplicate=duplicate,
                           crash_before_commit=crash_before_commit, restart_after_ms=20.0, session_timeout_ms=30.0)
     sim.run_bounded(last_upload + 30_000.0)
-    return log.events(TOPIC), group
+    return GroupRun(log.events(TOPIC), group, expected)
+
+
+@dataclass(frozen=True)
+class GroupRun:
+    """The outcome of :func:`run_consumer_group`: the log's events, the group, the read model to expect."""
+
+    events: list[Event]
+    group: Any
+    expected: Expected
