@@ -45,23 +45,9 @@ class LagAlarm:
         self._timer: Optional[Timer] = None
         self._armed_for = math.nan  # appended_at of the record the timer is set for
         group.log.subscribe(group.topic, self._on_append)
-        inner = group.handler
-
-        # Wrap the group's handler: the commit happens right after handle() returns, so the
-        # check runs "soon" (same virtual time, after the commit) rather than inside it.
-        class _Watched:
-            def __init__(self, alarm: "LagAlarm") -> None:
-                self._alarm = alarm
-
-            def __getattr__(self, name: str):
-                return getattr(inner, name)
-
-            def handle(self, event):  # noqa: ANN001, ANN202 - the EventHandler protocol
-                outcome = inner.handle(event)
-                self._alarm.sim.call_soon(self._alarm._check)
-                return outcome
-
-        group.handler = _Watched(self)
+        # After a commit the oldest unapplied record may have changed: check "soon" (same virtual
+        # time, once the member has finished its step) rather than in the middle of it.
+        group.watch_commits(lambda: self.sim.call_soon(self._check))
 
     @property
     def raised(self) -> bool:
@@ -74,12 +60,7 @@ class LagAlarm:
         return len(self.intervals)
 
     def _oldest(self) -> Optional["Record"]:
-        oldest = None
-        for part, committed in zip(self.group._topic.partitions, self.group.committed, strict=True):
-            record = part.read(max(committed, part.base_offset))
-            if record is not None and (oldest is None or record.appended_at < oldest.appended_at):
-                oldest = record
-        return oldest
+        return self.group.oldest_uncommitted()
 
     def _on_append(self, _record: "Record") -> None:
         # A new record is the youngest: it changes the oldest one only when nothing was waiting.

@@ -33,7 +33,7 @@ never shifts the processing times.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Protocol, Sequence, Union, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Optional, Protocol, Sequence, Union, runtime_checkable
 
 from ..latency import Latency, parse_latency
 from ..sim import Simulation, Timer
@@ -289,12 +289,17 @@ class Consumer:
             committed[p] = pos
         self._uncommitted.clear()
         self._since_commit = 0
+        self.group._committed_changed()
 
     def _revoke(self, partitions: Sequence[int]) -> None:
+        moved = False
         for p in partitions:
             if p in self._uncommitted:
                 self.group.committed[p] = self._uncommitted.pop(p)
+                moved = True
             self.positions.pop(p, None)
+        if moved:
+            self.group._committed_changed()
         if self._duplicate is not None and self._duplicate.partition in partitions:
             self._duplicate = None
 
@@ -361,6 +366,7 @@ class ConsumerGroup:
         self.crashes = 0
         self.skipped_by_retention = 0
         self.dead_letters: list[DeadLetter] = []
+        self._commit_watchers: list[Callable[[], None]] = []
         #: (handled_at_ms, handled_at - appended_at) for each record handled for the first time.
         self.processing_lags: list[tuple[float, float]] = []
 
@@ -511,7 +517,26 @@ class ConsumerGroup:
         self.log.append(self.dead_letter_topic, record.event)
         self._note(record, "dead_lettered", consumer.name, f"after {attempts} attempts: {reason}")
 
+    def watch_commits(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every commit of this group (an alarm re-checks its backlog then)."""
+        if not callable(callback):
+            raise ValueError(f"callback={callback!r} must be callable with no arguments")
+        self._commit_watchers.append(callback)
+
+    def _committed_changed(self) -> None:
+        for callback in self._commit_watchers:
+            callback()
+
     # -- measurements ----------------------------------------------------------------
+    def oldest_uncommitted(self) -> Optional[Record]:
+        """The earliest-appended record this group has not committed yet (None when caught up)."""
+        oldest = None
+        for part, c in zip(self._topic.partitions, self.committed, strict=True):
+            record = part.read(max(c, part.base_offset))
+            if record is not None and (oldest is None or record.appended_at < oldest.appended_at):
+                oldest = record
+        return oldest
+
     def partition_lag(self) -> list[int]:
         """Per partition: records between the committed offset and the log end."""
         return [part.end_offset - max(c, part.base_offset)
@@ -523,13 +548,8 @@ class ConsumerGroup:
 
     def backlog_age_ms(self) -> float:
         """Age (ms) of the oldest record not yet committed by this group; 0 when caught up."""
-        now = self.sim.now
-        oldest = 0.0
-        for part, c in zip(self._topic.partitions, self.committed, strict=True):
-            record = part.read(max(c, part.base_offset))
-            if record is not None:
-                oldest = max(oldest, now - record.appended_at)
-        return oldest
+        oldest = self.oldest_uncommitted()
+        return 0.0 if oldest is None else self.sim.now - oldest.appended_at
 
     def idle(self) -> bool:
         """True when every record is committed and no member is mid-record."""

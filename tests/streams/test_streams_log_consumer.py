@@ -281,3 +281,17 @@ def test_lineage_follows_causation_and_correlation():
     assert len(lineage.journey("order-1", follow=False)) == 1
     assert len(lineage.correlated("order-1")) == 4 and lineage.events_with("applied") == ["pay-1", "ship-1"]
     assert any(e.kind == "note" and e.what == "applied" for e in sim.trace)  # steps reach the trace digest
+
+
+def test_commit_watchers_hear_every_commit_and_see_the_oldest_uncommitted_record():
+    sim, log, group, producer, rec, _ = setup(consumers=1, processing_time=5.0)
+    seen = []  # (time, appended_at of the oldest uncommitted record, or None) at each commit
+    group.watch_commits(lambda: seen.append((sim.now, getattr(group.oldest_uncommitted(), "appended_at", None))))
+    for i in range(3):
+        sim.schedule(i, producer.send, f"k{i}", "T")
+    sim.run(until=100)
+    assert len(seen) == 3 and seen[-1][1] is None  # one commit per record; caught up after the last
+    assert [t for t, _ in seen] == sorted(t for t, _ in seen) and seen[0][1] is not None
+    assert group.oldest_uncommitted() is None and group.backlog_age_ms() == 0
+    with pytest.raises(ValueError, match="must be callable"):
+        group.watch_commits("not a function")
