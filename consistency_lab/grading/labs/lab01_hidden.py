@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...patterns.delivery import at_least_once, deliver, payment_events
 from ..checks import check_for
 from ._handler_checks import assert_exactly_once, crash_run, run_schedule
+from ._off_limits import assert_own_work
 
 LAB = "lab01_idempotent_handlers"
 
@@ -80,3 +81,39 @@ def lab01_hidden_eviction_order_and_ttl(ns):
     store.add("d", now=13.0)  # full: evict the oldest, "b"
     assert not store.seen("b", now=13.0) and store.seen("c", now=13.0) and store.seen("d", now=13.0), \
         "when full, the key stored earliest must be forgotten first"
+
+
+# -- the package's ready-made handlers are off limits -------------------------------------------------
+# consistency_lab.patterns.idempotency ships with the course (chapters 01 and 03 use its handlers and
+# its IdempotencyStore); wrapping them is not writing a handler.
+_READY_MADE = ("consistency_lab.patterns.idempotency",)
+_WHAT = "ready-made handlers (consistency_lab.patterns.idempotency)"
+
+
+@check_for(lab=LAB, grade_id="q1_dedupe", points=20, public=False,
+           hint="Write the handler yourself; the course package's idempotency module is off limits in this lab.")
+def lab01_hidden_dedupe_is_your_own(ns):
+    """DedupeHandler does not wrap or import the package's idempotency module"""
+    assert_own_work(ns, ["DedupeHandler"], _READY_MADE, _WHAT, lambda c: c())
+
+
+@check_for(lab=LAB, grade_id="q2_versioned", points=30, public=False,
+           hint="Write the handler yourself; the course package's idempotency module is off limits in this lab.")
+def lab01_hidden_versioned_is_your_own(ns):
+    """VersionedHandler does not wrap or import the package's idempotency module"""
+    assert_own_work(ns, ["VersionedHandler"], _READY_MADE, _WHAT, lambda c: c())
+
+
+@check_for(lab=LAB, grade_id="q3_atomic", points=25, public=False,
+           hint="Write the handler yourself; the course package's idempotency module is off limits in this lab.")
+def lab01_hidden_crash_safe_is_your_own(ns):
+    """CrashSafeHandler does not wrap or import the package's idempotency module"""
+    assert_own_work(ns, ["CrashSafeHandler"], _READY_MADE, _WHAT, lambda c: c())
+
+
+@check_for(lab=LAB, grade_id="q4_bounded", points=25, public=False,
+           hint="Write the store yourself; the course package's IdempotencyStore is off limits in this lab.")
+def lab01_hidden_store_is_your_own(ns):
+    """BoundedKeyStore and PaymentHandler do not wrap or import the package's idempotency module"""
+    assert_own_work(ns, ["BoundedKeyStore"], _READY_MADE, _WHAT, lambda c: c(capacity=3, ttl_ms=10.0))
+    assert_own_work(ns, ["PaymentHandler"], _READY_MADE, _WHAT)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from consistency_lab.grading import check_for
 from consistency_lab.grading.labs._lab03_world import (Delete, Insert, TinyNet, causal_order, is_delete, is_insert,
                                                        state_size)
+from consistency_lab.grading.labs._off_limits import assert_own_work
 from consistency_lab.grading.labs.lab03 import LAB
 
 #: Same examples on every run and machine; no .hypothesis folder in the student's directory.
@@ -474,3 +475,29 @@ def l03h_gossip_converges_reference_types_across_seeds(ns):
             f"seed {seed}: counters read {[c.value() for c in counters]} after gossip; the total is {total}"
         held = [sorted(s.value()) for s in sets]
         assert all(h == held[0] for h in held), f"seed {seed}: 8 rounds after the cut healed the sets hold {held}"
+
+
+# -- the package's own CRDTs are off limits ----------------------------------------------------------
+# consistency_lab.crdt ships with the course (chapter 04 uses it); wrapping it is not building a CRDT.
+_COURSE_CRDTS = ("consistency_lab.crdt", "pycrdt", "consistency_lab.real")
+
+
+@check_for(lab=LAB, grade_id="q1_counter", points=25, public=False,
+           hint="Build the counters from plain dicts; the course package's CRDTs are off limits in this lab.")
+def l03h_counters_are_your_own(ns):
+    """GCounter and PNCounter do not wrap or import the course package's CRDTs"""
+    assert_own_work(ns, ["GCounter", "PNCounter"], _COURSE_CRDTS, "CRDTs (consistency_lab.crdt)", lambda c: c("a"))
+
+
+@check_for(lab=LAB, grade_id="q2_orset", points=30, public=False,
+           hint="Build the set from dots and a clock yourself; the course package's CRDTs are off limits in this lab.")
+def l03h_orset_is_your_own(ns):
+    """ORSet does not wrap or import the course package's CRDTs"""
+    assert_own_work(ns, ["ORSet"], _COURSE_CRDTS, "CRDTs (consistency_lab.crdt)", lambda c: c("a"))
+
+
+@check_for(lab=LAB, grade_id="q3_rga", points=35, public=False,
+           hint="Build RGA on its list of elements yourself; the course package's RGA is off limits in this lab.")
+def l03h_rga_is_your_own(ns):
+    """RGA does not wrap or import the course package's CRDTs"""
+    assert_own_work(ns, ["RGA"], _COURSE_CRDTS, "CRDTs (consistency_lab.crdt)", lambda c: c("a"))
