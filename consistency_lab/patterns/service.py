@@ -56,13 +56,17 @@ Reply = Callable[[str], None]
 class Call:
     """One attempt of one request, as it travels down the chain; any hop that gives up marks it ``abandoned``."""
 
-    __slots__ = ("request_id", "attempt", "sent_ms", "abandoned")
+    __slots__ = ("request_id", "attempt", "sent_ms", "abandoned", "service_time")
 
-    def __init__(self, request_id: int, attempt: int, sent_ms: float) -> None:
+    def __init__(self, request_id: int, attempt: int, sent_ms: float,
+                 service_time: Optional[Latency] = None) -> None:
         self.request_id = request_id
         self.attempt = attempt  # 0 for the first attempt, n for the n-th retry
         self.sent_ms = sent_ms
         self.abandoned = False  # once True, nobody will use this call's answer
+        # The work this call asks for when it differs from the service's usual kind (an analytic
+        # query and a scan write competing for one database's workers); None: the service's own.
+        self.service_time = service_time
 
     def __repr__(self) -> str:
         return f"Call(request={self.request_id}, attempt={self.attempt}, abandoned={self.abandoned})"
@@ -218,7 +222,8 @@ class CapacityService:
         job.started = now
         self.waits.append(now - job.arrived)
         factor = self.slowdown.factor_at(now) if self.slowdown is not None else 1.0
-        job.service_ms = self.service_time.sample(self.rng) * factor
+        work = self.service_time if job.call.service_time is None else job.call.service_time
+        job.service_ms = work.sample(self.rng) * factor
         self.sim.schedule(job.service_ms, self._finish, job)
 
     def _finish(self, job: _Job) -> None:

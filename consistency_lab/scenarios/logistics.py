@@ -50,15 +50,15 @@ from typing import Any, Optional
 
 from ..latency import parse_latency
 from ..metrics import percentile, rate
-from ..patterns.service import CapacityService
+from ..patterns.service import Call, CapacityService
 from ..sim import Simulation
 from ..streams.consumer import ConsumerGroup
 from ..streams.lineage import Journey, Lineage
 from ..streams.log import Event, EventLog
 from . import register_scenario
 from .base import EVENT_BUDGET, Param, RunResult, Scenario, finite_end, stop_note
-from .logistics_world import (ARCHITECTURES, OUTAGE_SERVICES, Coordinator, CostedCall, DownableService, Outage,
-                              QueryRecord, RouteView, ScanRecord, SharedStore)
+from .logistics_world import (ARCHITECTURES, OUTAGE_SERVICES, Coordinator, DownableService, Outage,
+                              QueryRecord, RouteView, ScanRecord)
 
 __all__ = ["LogisticsResult", "LOGISTICS", "ARCHITECTURES", "OUTAGE_SERVICES"]
 
@@ -163,7 +163,7 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
     lineage = Lineage(sim, trace=False) if p["lineage"] else None
     lat = {k: parse_latency(f"exp:{p[k]!r}", k) for k in ("store_ms", "tracking_ms", "billing_ms", "query_ms",
                                                "view_query_ms", "projector_ms")}
-    store = DownableService(SharedStore("scan_store", sim, workers=p["store_workers"], service_time=lat["store_ms"],
+    store = DownableService(CapacityService("scan_store", sim, workers=p["store_workers"], service_time=lat["store_ms"],
                                         queue_limit=p["queue_limit"], rng=sim.rng("scan_store")), outage)
     committed: dict[int, int] = {}  # route -> scans acknowledged to depots (the truth)
     committed_at: dict[str, float] = {}
@@ -220,7 +220,7 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
             sim.schedule(outage.start_ms, take_down, groups[outage.service])
 
         def start_scan(scan: ScanRecord) -> None:
-            call = CostedCall(0, 0, sim.now, lat["store_ms"])
+            call = Call(0, 0, sim.now, service_time=lat["store_ms"])
             state = {"waiting": True}
 
             def reply(outcome: str) -> None:
@@ -259,7 +259,7 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
                                                     rng=sim.rng("read_model")), outage)
             read_cost = lat["view_query_ms"]
         else:
-            reads = DownableService(SharedStore("tracking", sim, workers=p["service_workers"],
+            reads = DownableService(CapacityService("tracking", sim, workers=p["service_workers"],
                                                 service_time=lat["query_ms"], queue_limit=p["queue_limit"],
                                                 rng=sim.rng("tracking_reads")), outage)
             read_cost = lat["query_ms"]
@@ -271,7 +271,7 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
         return views[name].count(route), groups[name].backlog_age_ms()
 
     def start_query(q: QueryRecord) -> None:
-        call = CostedCall(0, 0, sim.now, read_cost)
+        call = Call(0, 0, sim.now, service_time=read_cost)
         state = {"waiting": True}
 
         def reply(outcome: str) -> None:

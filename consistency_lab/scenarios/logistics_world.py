@@ -17,8 +17,8 @@ from ..sim import Simulation
 from ..streams.lineage import Lineage
 from ..streams.log import Event
 
-__all__ = ["ARCHITECTURES", "OUTAGE_SERVICES", "Outage", "ScanRecord", "QueryRecord", "CostedCall",
-           "SharedStore", "DownableService", "Coordinator", "RouteView"]
+__all__ = ["ARCHITECTURES", "OUTAGE_SERVICES", "Outage", "ScanRecord", "QueryRecord", "DownableService",
+           "Coordinator", "RouteView"]
 
 #: The three ways the same workload is built.
 ARCHITECTURES = ("orchestration", "choreography", "cqrs")
@@ -73,37 +73,6 @@ class QueryRecord:
         return self.outcome == "ok" and self.answer < self.truth
 
 
-class CostedCall(Call):
-    """A call that brings its own service-time distribution (a scan write, or an analytic query)."""
-
-    __slots__ = ("cost",)
-
-    def __init__(self, request_id: int, attempt: int, sent_ms: float, cost: Latency) -> None:
-        super().__init__(request_id, attempt, sent_ms)
-        self.cost = cost
-
-
-class SharedStore(CapacityService):
-    """One database serving two kinds of work: each :class:`CostedCall` is timed by its own cost.
-
-    This is how analytic queries on the normalised write store compete with scans for the
-    same workers (orchestration), which a single service-time distribution cannot say.
-    """
-
-    def _start_job(self, job) -> None:  # noqa: ANN001 - the service's private job record
-        cost = getattr(job.call, "cost", None)
-        if cost is None:
-            super()._start_job(job)
-            return
-        now = self.sim.now
-        self.busy += 1
-        job.started = now
-        self.waits.append(now - job.arrived)
-        factor = self.slowdown.factor_at(now) if self.slowdown is not None else 1.0
-        job.service_ms = cost.sample(self.rng) * factor
-        self.sim.schedule(job.service_ms, self._finish, job)
-
-
 class DownableService:
     """A :class:`CapacityService` behind an outage window: while down, requests get no answer."""
 
@@ -149,7 +118,7 @@ class Coordinator:
 
     def _call(self, scan: ScanRecord, i: int) -> None:
         svc = self.services[i]
-        call = CostedCall(0, 0, self.sim.now, self.costs[i])
+        call = Call(0, 0, self.sim.now, service_time=self.costs[i])
         state = {"waiting": True}
 
         def reply(outcome: str) -> None:

@@ -91,6 +91,17 @@ def test_a_full_queue_refuses_overloaded_and_serves_the_rest_in_order():
     assert sim.now == 30.0
 
 
+def test_a_call_can_bring_its_own_work_and_competes_for_the_same_workers():
+    sim = Simulation(0)
+    store = CapacityService("store", sim, workers=1, service_time=Constant(10), queue_limit=10)
+    finished: dict[str, float] = {}
+    store.handle(Call(0, 0, 0.0, service_time=Constant(100)), math.inf, lambda o: finished.setdefault("query", sim.now))
+    store.handle(Call(1, 0, 0.0), math.inf, lambda o: finished.setdefault("scan", sim.now))
+    sim.run()
+    # The 100 ms analytic query holds the only worker, so the 10 ms scan behind it waits for it.
+    assert finished == {"query": 100.0, "scan": 110.0}
+
+
 def test_queue_shedding_never_lets_more_than_shed_queue_wait():
     sim = Simulation(1)
     store = CapacityService("store", sim, workers=2, service_time=Exponential(0.1), shedding="queue", shed_queue=5)
