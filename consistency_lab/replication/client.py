@@ -9,7 +9,7 @@ write is recorded as *pending* (its effect is unknown), exactly what a checker n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from ..history import INF, History, Operation
 from ..latency import Latency
@@ -65,13 +65,15 @@ class RegisterClient(Node):
     """Issues ``operations`` reads/writes one after another and records what it saw.
 
     ``route(kind)`` names the replica to send a "read" or "write" to; ``next_value()``
-    hands out unique values to write, so any value read names exactly one write.
+    hands out unique values to write, so any value read names exactly one write.  With
+    ``keys``, each operation works on one of them, drawn uniformly from the client's own
+    stream (``keys/<name>``, so the other draws stay as they are); otherwise always on ``key``.
     """
 
     def __init__(self, name: str, sim: Simulation, network: Network, *, region: Optional[str],
                  route: Callable[["RegisterClient", str], str], history: History,
                  next_value: Callable[[], int], operations: int, read_ratio: float,
-                 think: Latency, timeout_ms: float, key: str = "x",
+                 think: Latency, timeout_ms: float, key: str = "x", keys: Sequence[str] = (),
                  on_done: Optional[Callable[["RegisterClient"], None]] = None) -> None:
         self.route = route
         self.history = history
@@ -81,12 +83,14 @@ class RegisterClient(Node):
         self.think = think
         self.timeout_ms = timeout_ms
         self.key = key
+        self.keys = tuple(keys)
         self.on_done = on_done
         self.primary_hint: Optional[str] = None
         self.done = False
         self._current: Optional[tuple[tuple, float]] = None  # (input, call time) of the op in flight
         super().__init__(name, sim, network, region=region)
         self._rng = sim.rng(f"client/{name}")
+        self._key_rng = sim.rng(f"keys/{name}") if self.keys else None
 
     def start(self, at: float = 0.0) -> None:
         """Begin issuing operations at virtual time ``at``."""
@@ -112,6 +116,8 @@ class RegisterClient(Node):
                     self.on_done(self)
             return
         self.remaining -= 1
+        if self._key_rng is not None:
+            self.key = self.keys[self._key_rng.randrange(len(self.keys))]
         if self._rng.random() < self.read_ratio:
             op_input, kind = ("read", None), "read"
         else:

@@ -31,9 +31,10 @@ PB_MODES = ("sync", "semi-sync", "async")
 
 @dataclass(frozen=True)
 class Entry:
-    """One log entry: the write's unique value (which identifies it)."""
+    """One log entry: the write's unique value (which identifies it) and the key it was written to."""
 
     value: Any
+    key: str = "x"
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,13 @@ class PrimaryBackupReplica(Node):
         """True if this replica believes it is the primary."""
         return self.primary == self.name
 
-    def value(self) -> Any:
-        """The value this replica would serve: committed value on a sync primary, else latest."""
+    def value(self, key: str = "x") -> Any:
+        """The value of ``key`` this replica would serve: committed on a sync primary, else the latest."""
         n = self.committed if (self.is_primary and self.mode != "async") else len(self.log)
-        return self.log[n - 1].value if n else None
+        for entry in reversed(self.log[:n]):  # one sequence for every key: the newest entry of ``key`` wins
+            if entry.key == key:
+                return entry.value
+        return None
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -193,7 +197,7 @@ class PrimaryBackupReplica(Node):
         if msg.req_id in self.seen_requests:
             return  # a duplicated request must not append the same write twice
         self.seen_requests.add(msg.req_id)
-        self.log.append(Entry(msg.value))
+        self.log.append(Entry(msg.value, msg.key))
         index = len(self.log)
         self.broadcast(self.peers, Replicate(self.epoch, index, self.log[-1]))
         if self.mode == "async" or self.acks_needed == 0:
@@ -206,7 +210,7 @@ class PrimaryBackupReplica(Node):
     def on_ClientRead(self, msg: ClientRead, src: str) -> None:
         """Serve locally when allowed, else only the primary answers."""
         if self.is_primary or self.serve_local_reads:
-            self.reply(src, msg, ReadOk, value=self.value())
+            self.reply(src, msg, ReadOk, value=self.value(msg.key))
         else:
             self.reply(src, msg, Redirect, primary=self.primary)
 

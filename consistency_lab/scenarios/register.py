@@ -21,7 +21,6 @@ from ..metrics import latency_summary, rate, stale_reads
 from ..network import Network, NetworkOptions
 from ..faults import Crash, Partition
 from ..replication import PrimaryBackupReplica, QuorumReplica, RaftReplica, RegisterClient
-from ..replication.client import ClientRead, ReadOk
 from ..replication.quorum import READ_REPAIR_MODES
 from ..replication.raft_recorder import RaftRecorder, RaftTimeline
 from ..sim import Simulation, TraceEvent
@@ -129,20 +128,6 @@ def key_names(keys: int) -> tuple[str, ...]:
     return ("x",) if keys == 1 else tuple(f"k{i}" for i in range(keys))
 
 
-class _KeyedClient(RegisterClient):
-    """A register client that picks the key of each operation uniformly, from its own seeded stream."""
-
-    def __init__(self, *args: Any, keys: tuple[str, ...], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.keys = keys
-        self._key_rng = self.sim.rng(f"keys/{self.name}")  # its own stream: the op draws stay as they were
-
-    def _next_op(self) -> None:
-        if self.remaining > 0:
-            self.key = self.keys[self._key_rng.randrange(len(self.keys))]
-        super()._next_op()
-
-
 class _KeyedHistory(History):
     """Records each operation with its key as a third input element: ("write", v, key), ("read", None, key)."""
 
@@ -154,30 +139,6 @@ class _KeyedHistory(History):
         """Add ``op`` tagged with the key its client is working on (unchanged until its next operation)."""
         key = self._clients[op.client_id].key
         super().add(Operation(op.client_id, (*op.input, key), op.call, op.output, op.return_time, op.status))
-
-
-class _KeyedPrimaryBackup(PrimaryBackupReplica):
-    """Primary–backup over several keys: the log stays one sequence of unique values; a read of
-    key k serves the newest entry written to k (every value names its key in ``key_of``)."""
-
-    def __init__(self, *args: Any, key_of: dict, **kwargs: Any) -> None:
-        self.key_of = key_of
-        super().__init__(*args, **kwargs)
-
-    def value(self, key: str = "x") -> Any:
-        """The newest value of ``key`` in the prefix this replica would serve (as the one-key rule)."""
-        n = self.committed if (self.is_primary and self.mode != "async") else len(self.log)
-        for entry in reversed(self.log[:n]):
-            if self.key_of.get(entry.value) == key:
-                return entry.value
-        return None
-
-    def on_ClientRead(self, msg: ClientRead, src: str) -> None:
-        """As one key, but answer with the value of the key asked for."""
-        if self.is_primary or self.serve_local_reads:
-            self.reply(src, msg, ReadOk, value=self.value(msg.key))
-        else:
-            super().on_ClientRead(msg, src)
 
 
 def kv_operations(result: "RegisterResult") -> list[Operation]:
@@ -239,7 +200,6 @@ def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
     change_log: list[tuple[float, str, Any]] = []
     keys = key_names(p["keys"])
     keyed = len(keys) > 1
-    key_of: dict[int, str] = {}  # written value -> its key (values are unique)
 
     def state_of(replica) -> Any:
         """One key: its value; several: a tuple of every key's value, in key order."""
@@ -271,12 +231,11 @@ def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
                 recorder.watch(node)
         else:
             acks = {"sync": p["n"] - 1, "semi-sync": p["k"], "async": 0}[mode]
-            pb_kind, extra = (_KeyedPrimaryBackup, {"key_of": key_of}) if keyed else (PrimaryBackupReplica, {})
-            node = pb_kind(
+            node = PrimaryBackupReplica(
                 name, sim, net, region=region, peers=names, mode=mode, acks_needed=acks,
                 is_primary=(name == "r0"), heartbeat_ms=p["heartbeat_ms"],
                 failover_timeout_ms=p["failover_timeout_ms"], failover=p["failover"],
-                serve_local_reads=reads_local, on_change=on_change, **extra)
+                serve_local_reads=reads_local, on_change=on_change)
         replicas[name] = node
 
     local_of: dict[str, str] = {}
@@ -296,14 +255,6 @@ def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
     counter = iter(range(1, 10**9))
     clients: list[RegisterClient] = []
 
-    def value_for(cname: str):
-        """Hands out the next unique value; with several keys, notes which key it was written to."""
-        def next_value() -> int:
-            value = next(counter)
-            if keyed:
-                key_of[value] = by_name[cname].key
-            return value
-        return next_value
     # A client crashed with no restart never finishes: the workload is over without it.
     down_for_good = {c.node for c in faults.crashes() if c.end == math.inf}
     finished = sim.env.event()
@@ -314,11 +265,10 @@ def _run_register(seed: int, p: dict, _hooks: dict) -> RegisterResult:
 
     think = Exponential(1.0 / p["think_ms"]) if p["think_ms"] > 0 else parse_latency(0)
     for cname, region in client_specs:
-        kind, extra = (_KeyedClient, {"keys": keys}) if keyed else (RegisterClient, {})
-        client = kind(cname, sim, net, region=region, route=route, history=history,
-                      next_value=value_for(cname), operations=p["operations"],
-                      read_ratio=p["read_ratio"], think=think, timeout_ms=p["timeout_ms"],
-                      on_done=client_settled, **extra)
+        client = RegisterClient(cname, sim, net, region=region, route=route, history=history,
+                                next_value=lambda: next(counter), operations=p["operations"],
+                                read_ratio=p["read_ratio"], think=think, timeout_ms=p["timeout_ms"],
+                                keys=keys if keyed else (), on_done=client_settled)
         by_name[cname] = client
         clients.append(client)
         client.start()
