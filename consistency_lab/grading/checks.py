@@ -109,6 +109,7 @@ def check_for(*, lab: str, grade_id: str, points: float, public: bool = True,
     ``points`` is the whole part's points (every check of a part states the same number, and
     it must equal the check cell's nbgrader points).  ``public=False`` marks a hidden check,
     allowed only in a module whose name ends in ``_hidden``.  ``hint`` is shown on failure.
+    A check fails by raising; when it passes it may return a note (a string) for the feedback.
     """
     if not isinstance(lab, str) or not LAB_ID_RE.match(lab):
         raise CheckRegistrationError(f"lab={lab!r} must look like 'lab01_idempotent_handlers' (labNN_slug)")
@@ -284,7 +285,7 @@ def run_check(check: Check, namespace: Any, time_limit: Optional[float] = 10.0) 
 
     try:
         with _time_limit(time_limit):
-            check.func(ns)
+            note = check.func(ns)
     except CheckTimeout:
         return outcome(TIMEOUT, f"took longer than {time_limit:g} s (an infinite loop, or far too slow?)")
     except NotImplementedError:
@@ -297,7 +298,9 @@ def run_check(check: Check, namespace: Any, time_limit: Optional[float] = 10.0) 
         return outcome(ERROR, "your code raised RecursionError (infinite recursion?)")
     except BaseException as exc:  # noqa: B036 - student code may raise anything, even SystemExit
         return outcome(ERROR, f"your code raised {type(exc).__name__}: {exc}{_student_frame(exc)}")
-    return outcome(PASSED)
+    # A passing check may return a one-line note (e.g. that the part also fails with the student's
+    # own earlier part, which has a bug): it is kept as the outcome's message.
+    return outcome(PASSED, note if isinstance(note, str) else "")
 
 
 def _forget_lab(lab: str) -> None:

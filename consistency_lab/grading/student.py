@@ -63,10 +63,9 @@ class CheckReport:
         lines = [head]
         for o in self.outcomes:
             lines.append(f"  {_MARK.get(o.status, '[FAIL]')} {o.description}")
-            if not o.passed:
-                lines.extend("        " + line for line in o.message.splitlines())
-                if o.hint:
-                    lines.append(f"        Hint: {o.hint}")
+            lines.extend("        " + line for line in o.message.splitlines())  # a passed check's note too
+            if not o.passed and o.hint:
+                lines.append(f"        Hint: {o.hint}")
         return "\n".join(lines)
 
     def html(self) -> str:
@@ -82,10 +81,10 @@ class CheckReport:
         for o in self.outcomes:
             symbol = {PASSED: "&#10004;", NOT_IMPLEMENTED: "&#9998;"}.get(o.status, "&#10008;")
             body = f"{symbol} {esc(o.description)}"
-            if not o.passed:
+            if o.message:  # a failure's message, or a passed check's note
                 body += f"<br><code style='white-space:pre-wrap'>{esc(o.message)}</code>"
-                if o.hint:
-                    body += f"<br><i>Hint: {esc(o.hint)}</i>"
+            if not o.passed and o.hint:
+                body += f"<br><i>Hint: {esc(o.hint)}</i>"
             items.append(f"<li style='list-style:none'>{body}</li>")
         return (f"<div style='border-left:4px solid {color};padding:4px 8px'><b>{esc(self.grade_id)}</b>: "
                 f"{head}<ul style='margin:4px 0;padding-left:8px'>{''.join(items)}</ul></div>")

@@ -180,6 +180,21 @@ def bypasses_repair_one(self, now):
     return _paged(self, now, direct=True)
 
 
+def index_past_the_end(self, now):
+    """Forgets the modulo: once the cursor nears the end, keys[cursor + i] raises IndexError."""
+    keys = list(self.reconciler.keys())
+    found = repaired = 0
+    for i in range(min(self.page_size, len(keys))):
+        key = keys[self.cursor + i]
+        expected = self.reconciler.expected(key)
+        if self.reconciler.actual(key) != expected:
+            found += 1
+            self.repair_one(key, expected, now)
+            repaired += 1
+    self.cursor += min(self.page_size, len(keys))
+    return {"scanned": min(self.page_size, len(keys)), "found": found, "repaired": repaired}
+
+
 def shared_cursor_job():
     """A PagedJob class whose cursor lives on the class: every job moves the same cursor."""
 
@@ -274,8 +289,12 @@ MISTAKES = {
                                              "already right"),
     "paging keeps the cursor on the class": (lambda ns: {"PagedJob": shared_cursor_job()}, {"q3_paging"},
                                              "shared"),
-    "paging bypasses repair_one": (lambda ns: _with_paged_job(ns, _job(ns, bypasses_repair_one)), {"q4_metrics"},
+    # Part 3's contract: repairs go through repair_one (part 4 measures there); part 4 is judged on a
+    # correct PagedJob, so this costs part 3 only.
+    "paging bypasses repair_one": (lambda ns: _with_paged_job(ns, _job(ns, bypasses_repair_one)), {"q3_paging"},
                                    "self.repair_one"),
+    "paging walks off the end of the keys": (lambda ns: _with_paged_job(ns, _job(ns, index_past_the_end)),
+                                             {"q3_paging"}, "IndexError"),
     "metrics ask the oracle after repairing": (lambda ns: {"MeteredJob": _metered(ns, oracle_after=True)},
                                                {"q4_metrics"}, "false_repairs"),
     "metrics ignore lagging items": (lambda ns: {"MeteredJob": _metered(ns, ignore_lagging=True)}, {"q4_metrics"},
@@ -370,3 +389,20 @@ def test_other_correct_solutions_pass(solution_ns):
                "choose_scan_interval": interval_by_negative_floor_division}
     assert _failures({**solution_ns, **swapped}) == {}
     assert _failures({**solution_ns, "MeteredJob": PercentileJob}, parts={"q4_metrics"}) == {}
+
+
+def test_a_paging_bug_costs_paging_only_and_the_metrics_feedback_names_it(solution_ns):
+    """Issue 16 §2: MeteredJob on a PagedJob that walks off the end of the keys loses q3 only; q4's checks pass
+    (judged on a correct PagedJob) and their notes say the student's own paging breaks the metrics."""
+    ns = {**solution_ns, **_with_paged_job(solution_ns, _job(solution_ns, index_past_the_end))}
+    load_lab_checks(LAB, hidden=True)
+    outcomes = {part: [run_check(c, ns, time_limit=60) for c in checks_for(LAB, part, include_hidden=True)]
+                for part in ("q3_paging", "q4_metrics")}
+    assert not all(o.passed for o in outcomes["q3_paging"])
+    assert all(o.passed for o in outcomes["q4_metrics"]), [o.message for o in outcomes["q4_metrics"]]
+    notes = [o.message for o in outcomes["q4_metrics"] if o.message]
+    assert notes and all("q3_paging (paging), which has a bug: see q3_paging" in n for n in notes), notes
+    assert any(not o.public for o in outcomes["q4_metrics"] if o.message), "the hidden checks name it too"
+    # With a correct PagedJob nothing is noted.
+    clean = [run_check(c, solution_ns, time_limit=60) for c in checks_for(LAB, "q4_metrics", include_hidden=True)]
+    assert all(o.passed and not o.message for o in clean), [o.message for o in clean]

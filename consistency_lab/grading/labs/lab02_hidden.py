@@ -16,6 +16,7 @@ from consistency_lab.grading.labs._lab02_world import (CHECK_WORLD, DictStore, O
                                                        count_overwrites, keys_compared_per_pass, outside_view,
                                                        pass_value, report_mismatches, run_with_job,
                                                        timeline_params, tiny_world)
+from consistency_lab.grading.labs._isolation import earlier_part_note, rebased
 from consistency_lab.grading.labs.lab02 import LAB
 from consistency_lab.scenarios.timeline import TIMELINE
 from consistency_lab.streams.log import Event
@@ -236,15 +237,61 @@ def l02h_paging_heals_harsh_runs_within_the_bound(ns):
 
 
 # -- part 4 -----------------------------------------------------------------------------------
+# Part isolation: MeteredJob runs on the reference PagedJob (a paging bug costs part 3 only); the
+# student's own combination is run too, and a note names paging when that is what breaks.
+
+class _RefPagedJob:
+    """Part 3's answer: the next page_size keys after a cursor, compare, defer young ones, repair."""
+
+    def __init__(self, reconciler, page_size, grace_ms=0) -> None:
+        self.reconciler, self.page_size, self.grace_ms, self.cursor = reconciler, page_size, grace_ms, 0
+
+    def run_pass(self, now: float) -> dict:
+        """One pass at ``now``."""
+        rec = self.reconciler
+        keys = list(rec.keys())
+        n = len(keys)
+        page = min(self.page_size, n)
+        changed_at = getattr(rec, "changed_at", None)
+        found = repaired = deferred = 0
+        for i in range(page):
+            key = keys[(self.cursor + i) % n]
+            expected = rec.expected(key)
+            if rec.actual(key) == expected:
+                continue
+            found += 1
+            if self.grace_ms and changed_at is not None and now - changed_at(key) < self.grace_ms:
+                deferred += 1
+                continue
+            self.repair_one(key, expected, now)
+            repaired += 1
+        if n:
+            self.cursor = (self.cursor + page) % n
+        return {"scanned": page, "found": found, "repaired": repaired, "deferred": deferred}
+
+    def repair_one(self, key, value, now: float) -> None:
+        """Repair one key."""
+        self.reconciler.repair(key, value)
+
+
+def _metrics_isolated(ns, body):
+    """Run ``body(MeteredJob class)`` on the reference PagedJob, then on the student's own; note a paging bug."""
+    body(rebased(ns.MeteredJob, "PagedJob", _RefPagedJob))
+    return earlier_part_note(lambda: body(ns.MeteredJob), "q3_paging", "paging")
+
 
 @check_for(lab=LAB, grade_id="q4_metrics", points=20, public=False,
            hint="Totals accumulate over passes; deferred keys are found but not repaired; p50 is the median.")
 def l02h_metrics_accumulate_over_passes(ns):
     """report() adds up several passes, skips deferred keys, and takes the median repair time"""
+    return _metrics_isolated(ns, _l02h_accumulate)
+
+
+def _l02h_accumulate(metered_job):
     truth = {k: 1 for k in "abcdef"}
     store = OracleStore(truth, {k: 0 for k in truth}, {"a": 0.0, "b": 10.0, "c": 20.0, "d": 980.0, "e": 1_980.0,
                                                        "f": 0.0}, lagging={"b"})
-    job = ns.MeteredJob(store, 3, grace_ms=100)
+    job = metered_job(store, 3, grace_ms=100)
     job.run_pass(1_000.0)   # a, b, c repaired after 1000, 990, 980 ms
     job.run_pass(2_000.0)   # d repaired after 1020 ms; e deferred; f after 2000 ms
     problem = report_mismatches(job.report(), {"found": 6, "repaired": 5, "false_repairs": 1,
@@ -252,7 +299,7 @@ def l02h_metrics_accumulate_over_passes(ns):
     assert problem is None, f"two passes of 3 keys, grace 100 ms, 'e' deferred, 'b' lagging: {problem}"
     times = {"a": 0.0, "b": 900.0, "c": 960.0, "d": 990.0}
     store = TimedStore({k: 1 for k in times}, {k: 0 for k in times}, times)
-    job = ns.MeteredJob(store, 4)
+    job = metered_job(store, 4)
     job.run_pass(1_000.0)   # repair times 1000, 100, 40, 10: median 70, mean 287.5
     problem = report_mismatches(job.report(), {"time_to_repair_p50_ms": 70.0, "time_to_repair_max_ms": 1000.0})
     assert problem is None, f"repair times 1000, 100, 40 and 10 ms: {problem} (p50 is the median)"
@@ -262,8 +309,12 @@ def l02h_metrics_accumulate_over_passes(ns):
            hint="Ask would_converge and changed_at only when the reconciler has them (hasattr).")
 def l02h_metrics_without_the_oracle(ns):
     """with a reconciler that has neither oracle nor changed_at, counts still work and times are NaN"""
+    return _metrics_isolated(ns, _l02h_without_oracle)
+
+
+def _l02h_without_oracle(metered_job):
     store = DictStore({"a": 1, "b": 2}, {"a": 0, "b": 2})
-    job = ns.MeteredJob(store, 2)
+    job = metered_job(store, 2)
     job.run_pass(50.0)
     problem = report_mismatches(job.report(), {"found": 1, "repaired": 1, "false_repairs": 0,
                                                "time_to_repair_p50_ms": math.nan,
@@ -275,14 +326,18 @@ def l02h_metrics_without_the_oracle(ns):
            hint="Ask the oracle before you repair: afterwards the item is right and 'would converge' trivially.")
 def l02h_metrics_agree_with_the_outside_in_harsh_runs(ns):
     """across seeds and harsh settings, report() matches the scenario's outside measurement"""
+    return _metrics_isolated(ns, _l02h_outside_in_harsh_runs)
+
+
+def _l02h_outside_in_harsh_runs(metered_job):
     for i, harsh in enumerate(HARSH):
         for seed in (51 + i, 60 + i, 69 + i):
             p = timeline_params(**harsh)
-            run, job = run_with_job(lambda ref: ns.MeteredJob(ref, p["page_size"], grace_ms=p["grace_ms"]), seed,
+            run, job = run_with_job(lambda ref: metered_job(ref, p["page_size"], grace_ms=p["grace_ms"]), seed,
                                     **harsh)
             problem = report_mismatches(job.report(), outside_view(run))
             assert problem is None, f"seed {seed}, {harsh}: {problem}"
-    run, job = run_with_job(lambda ref: ns.MeteredJob(ref, 5), 7, publish_latency_ms=80.0, scan_interval_ms=100.0)
+    run, job = run_with_job(lambda ref: metered_job(ref, 5), 7, publish_latency_ms=80.0, scan_interval_ms=100.0)
     assert run.metrics["false_repairs"] > 0, "internal: this run should have lagging repairs"
     problem = report_mismatches(job.report(), outside_view(run))
     assert problem is None, f"a run where many repairs are only lagging: {problem}"
