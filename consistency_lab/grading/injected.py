@@ -14,6 +14,7 @@ student's cells have run, and :func:`grade_in_kernel` installs them as a module 
 from __future__ import annotations
 
 import json
+import linecache
 import sys
 import types
 from typing import Iterable
@@ -25,6 +26,9 @@ def _install_hidden(name: str, source: str, filename: str) -> None:
     """Make ``name`` importable from ``source`` (the file itself is not visible in the kernel)."""
     module = types.ModuleType(name)
     module.__file__ = filename
+    # Tracebacks and inspect.getsource read lines through linecache; the file itself is masked.
+    # An entry without an mtime is never re-checked against the disk.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     sys.modules[name] = module
     try:
         exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - the grader's own checks

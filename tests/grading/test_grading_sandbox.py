@@ -217,3 +217,24 @@ def test_hidden_paths_include_compiled_files(tmp_path):
     labs = tmp_path / "labs"
     assert sandbox.hidden_paths([str(tmp_path)]) == [str(labs / "__pycache__" / "lab07_hidden.cpython-311.pyc"),
                                                      str(labs / "lab07_hidden.py")]
+
+
+def test_hidden_checks_installed_from_source_keep_their_source_lines(tmp_path):
+    """The kernel gets the hidden module as text: tracebacks and inspect.getsource still find its lines."""
+    import inspect
+    import sys
+
+    from consistency_lab.grading.injected import _install_hidden
+
+    name, path = "zz_sandbox_probe_hidden", str(tmp_path / "masked" / "zz_sandbox_probe_hidden.py")  # no such file
+    try:
+        _install_hidden(name, "def probe(ns):\n    assert ns == 1, 'probe failed'\n", path)
+        probe = sys.modules[name].probe
+        assert inspect.getsource(probe).startswith("def probe(ns):")
+        with pytest.raises(AssertionError, match="probe failed"):
+            probe(0)
+        with pytest.raises(SyntaxError):
+            _install_hidden(name + "_bad", "def broken(:\n", path + "x")
+        assert name + "_bad" not in sys.modules
+    finally:
+        sys.modules.pop(name, None)
