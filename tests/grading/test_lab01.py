@@ -164,3 +164,53 @@ def test_feedback_names_the_problem(base):
     outcomes = [run_check(c, dict(base, DedupeHandler=Doubler)) for c in checks_for(LAB, "q1_dedupe")]
     failed = [o for o in outcomes if not o.passed]
     assert failed and "expected 2" in failed[0].message
+
+
+def _crash_safe_on(base, versioned):
+    """Re-run the solution's CrashSafeHandler cell on top of another VersionedHandler, as a notebook would."""
+    nb = nbformat.read(ROOT / "solutions" / f"{LAB}.ipynb", as_version=4)
+    cell = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q3_atomic")
+    ns = dict(base, VersionedHandler=versioned)
+    exec(cell, ns)
+    return ns
+
+
+def test_a_drain_of_one_held_event_per_delivery_loses_part_2_only(base):
+    """Issue 16 §2: duplicates used to hide this drain (each redelivery drained one more); the schedules without
+    duplicates and the exhaustive check of every order of five events catch it, and part 3 keeps its points."""
+    class OnePerDelivery(base["VersionedHandler"]):
+        def handle(self, event):
+            last = self.versions.get(event.key, 0)
+            if event.version > last + 1:
+                self.held.setdefault(event.key, {})[event.version] = event
+            elif event.version == last + 1:
+                self._apply(event)
+            waiting = self.held.get(event.key, {})
+            nxt = self.versions.get(event.key, 0) + 1
+            if nxt in waiting:  # the bug: one held event per delivery, not all that are ready
+                self._apply(waiting.pop(nxt))
+
+    ns = _crash_safe_on(base, OnePerDelivery)
+    assert passed_parts(ns) == {"q1_dedupe": True, "q2_versioned": False, "q3_atomic": True, "q4_bounded": True}
+    load_lab_checks(LAB, hidden=True)
+    failed = {c.name: run_check(c, ns, time_limit=60) for c in checks_for(LAB, "q2_versioned", include_hidden=True)}
+    assert not failed["lab01_hidden_versions_reordered_without_duplicates"].passed
+    assert not failed["lab01_hidden_every_delivery_order_of_five_events"].passed
+    assert "each version once" in failed["lab01_hidden_every_delivery_order_of_five_events"].message
+
+
+def test_part_3_is_checked_on_a_correct_part_2_and_names_a_broken_one(base):
+    class ForgetsToDrain(base["VersionedHandler"]):
+        def handle(self, event):  # holds early events and never applies them
+            last = self.versions.get(event.key, 0)
+            if event.version > last + 1:
+                self.held.setdefault(event.key, {})[event.version] = event
+            elif event.version == last + 1:
+                self._apply(event)
+
+    ns = _crash_safe_on(base, ForgetsToDrain)
+    assert passed_parts(ns) == {"q1_dedupe": True, "q2_versioned": False, "q3_atomic": True, "q4_bounded": True}
+    load_lab_checks(LAB, hidden=True)
+    notes = [o.message for o in (run_check(c, ns, time_limit=60)
+                                 for c in checks_for(LAB, "q3_atomic", include_hidden=True)) if o.message]
+    assert notes and all("your q2_versioned (versions), which has a bug: see q2_versioned" in n for n in notes), notes

@@ -10,7 +10,7 @@ from ...patterns.idempotency import exactly_once_state, first_differences
 from ...scenarios.cart import cart_reducer
 from ...streams.log import Event
 
-__all__ = ["run_schedule", "assert_exactly_once", "crash_run", "ev", "cart_reducer"]
+__all__ = ["run_schedule", "assert_exactly_once", "crash_run", "ev", "cart_reducer", "StaleDropper"]
 
 
 def ev(cart: str, version: int, etype: str = "ItemAdded", **payload: Any) -> Event:
@@ -40,7 +40,8 @@ def assert_exactly_once(handler: Any, events: list[Event], what: str) -> None:
                              + "; ".join(first_differences(state, expected, 2)))
 
 
-def crash_run(make: Callable[[], Any], seed: int, crash_every: int = 3) -> tuple[Any, list[Event], RecordingCrashPoint]:
+def crash_run(make: Callable[[], Any], seed: int, crash_every: int = 3,
+              reorder: float = 0.3) -> tuple[Any, list[Event], RecordingCrashPoint]:
     """Like :func:`run_schedule`, with a crash between apply and remember on every n-th event."""
     events = cart_events(seed, 3, 8)
     handler = make()
@@ -48,5 +49,26 @@ def crash_run(make: Callable[[], Any], seed: int, crash_every: int = 3) -> tuple
                                 snapshot=lambda: (copy.deepcopy(getattr(handler, "state", None)),
                                                   copy.deepcopy(getattr(handler, "versions", None))))
     handler.crash_point = crash
-    deliver(handler, at_least_once(events, seed, duplicate=0.2, reorder=0.3, window=3))
+    deliver(handler, at_least_once(events, seed, duplicate=0.2, reorder=reorder, window=3))
     return handler, events, crash
+
+
+class StaleDropper:
+    """A stand-in VersionedHandler for checking part 3 alone: drops stale events, applies the rest through
+    ``self._apply`` (it never holds anything, so it is only right for deliveries in version order)."""
+
+    def __init__(self) -> None:
+        self.state: dict = {}
+        self.versions: dict = {}
+        self.held: dict = {}
+
+    def handle(self, event: Event) -> str:
+        """Apply unless stale."""
+        if event.version <= self.versions.get(event.key, 0):
+            return "stale"
+        self._apply(event)
+        return "applied"
+
+    def _apply(self, event: Event) -> None:
+        self.state[event.key] = cart_reducer(self.state.get(event.key), event)
+        self.versions[event.key] = event.version

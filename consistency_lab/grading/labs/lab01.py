@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ...patterns.delivery import at_least_once, deliver, payment_events
 from ..checks import check_for
-from ._handler_checks import assert_exactly_once, crash_run, ev, run_schedule
+from ._handler_checks import StaleDropper, assert_exactly_once, crash_run, ev, run_schedule
+from ._isolation import earlier_part_note, rebased
 
 LAB = "lab01_idempotent_handlers"
 
@@ -81,7 +82,13 @@ def reordered_duplicated_stream_matches_exactly_once(ns):
            hint="Compute the new cart first, call self.crash_point(event), and only then write state and version.")
 def crash_point_sees_nothing_committed(ns):
     """when the crash point is called, the event's effect is not yet written"""
-    h = ns.CrashSafeHandler()
+    # Part 3 alone: CrashSafeHandler on a stand-in for the student's VersionedHandler (part 2).
+    _nothing_committed(rebased(ns.CrashSafeHandler, "VersionedHandler", StaleDropper))
+    return earlier_part_note(lambda: _nothing_committed(ns.CrashSafeHandler), "q2_versioned", "versions")
+
+
+def _nothing_committed(make) -> None:
+    h = make()
     calls = []
     h.crash_point = lambda e: calls.append((e.event_id, repr(h.state.get(e.key)), dict(h.versions)))
     before = (repr(h.state.get("c1")), dict(h.versions))
@@ -98,7 +105,13 @@ def crash_point_sees_nothing_committed(ns):
            hint="A SimulatedCrash raised by the crash point must leave state and versions untouched.")
 def crashes_then_redelivery_match_exactly_once(ns):
     """crashes between apply and remember, then redelivery, still end exactly-once"""
-    handler, events, crash = crash_run(ns.CrashSafeHandler, seed=3)
+    # Alone (on the stand-in, deliveries in version order), then with the student's own part 2 and reordering.
+    _crashes(rebased(ns.CrashSafeHandler, "VersionedHandler", StaleDropper), reorder=0.0)
+    return earlier_part_note(lambda: _crashes(ns.CrashSafeHandler, reorder=0.3), "q2_versioned", "versions")
+
+
+def _crashes(make, reorder: float) -> None:
+    handler, events, crash = crash_run(make, seed=3, reorder=reorder)
     assert crash.fired, "the crash point never fired: does handle() call self.crash_point(event)?"
     assert_exactly_once(handler, events, f"with {len(crash.fired)} crashes and redeliveries")
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from ...patterns.delivery import at_least_once, deliver, payment_events
+import itertools
+
+from ...patterns.delivery import at_least_once, cart_events, deliver, payment_events
+from ...patterns.idempotency import exactly_once_state  # the yardstick of the checks, off limits to students
+from ...scenarios.cart import cart_reducer
 from ..checks import check_for
 from ._handler_checks import assert_exactly_once, crash_run, run_schedule
+from ._isolation import earlier_part_note, rebased
 from ._off_limits import assert_own_work
 
 LAB = "lab01_idempotent_handlers"
@@ -31,23 +36,97 @@ def lab01_hidden_versions_under_heavy_reordering(ns):
         assert left == 0, f"seed {seed}: {left} event(s) are still held after every gap was filled"
 
 
+def _held_left(handler) -> int:
+    held = getattr(handler, "held", {})
+    return sum(len(v) for v in held.values()) if isinstance(held, dict) else 0
+
+
+@check_for(lab=LAB, grade_id="q2_versioned", points=30, public=False,
+           hint="Without duplicates nothing is delivered twice: when a gap fills, every held successor that is now "
+                "ready must be applied at once, not one per later delivery.")
+def lab01_hidden_versions_reordered_without_duplicates(ns):
+    """heavy reordering and no duplicates over 20 seeds ends exactly-once, nothing left held"""
+    for seed in range(230, 250):
+        handler, events = run_schedule(ns.VersionedHandler, seed, duplicate=0.0, reorder=0.8, window=7, carts=4)
+        assert_exactly_once(handler, events, f"reordering without duplicates, seed {seed}")
+        assert _held_left(handler) == 0, f"seed {seed}: {_held_left(handler)} event(s) are still held"
+
+
+@check_for(lab=LAB, grade_id="q2_versioned", points=30, public=False,
+           hint="Whatever the order, each version is applied once, in version order, as soon as its predecessor is.")
+def lab01_hidden_every_delivery_order_of_five_events(ns):
+    """every one of the 120 delivery orders of a cart's 5 events, each delivered once, ends exactly-once"""
+    events = cart_events(7, carts=1, events_per_cart=5)
+    want = exactly_once_state(events, cart_reducer)
+    for order in itertools.permutations(events):
+        handler = ns.VersionedHandler()
+        deliver(handler, order)
+        state = getattr(handler, "state", None)
+        assert state == want, f"delivery order {[e.version for e in order]} (each version once) left " \
+                              f"{state!r}; expected {want!r}"
+        assert _held_left(handler) == 0, f"delivery order {[e.version for e in order]}: events still held"
+
+
+# -- part 3 on its own: CrashSafeHandler on a correct VersionedHandler ------------------------------
+
+class _RefVersioned:
+    """Part 2's answer (hidden): drop stale, hold early, apply ready, then drain every held successor."""
+
+    def __init__(self) -> None:
+        self.state, self.versions, self.held = {}, {}, {}
+
+    def handle(self, event):
+        """One delivery."""
+        last = self.versions.get(event.key, 0)
+        if event.version <= last:
+            outcome = "stale"
+        elif event.version > last + 1:
+            self.held.setdefault(event.key, {})[event.version] = event
+            outcome = "held"
+        else:
+            self._apply(event)
+            outcome = "applied"
+        waiting = self.held.get(event.key, {})
+        while self.versions.get(event.key, 0) + 1 in waiting:
+            nxt = self.versions[event.key] + 1
+            self._apply(waiting[nxt])
+            del waiting[nxt]
+        if not waiting:
+            self.held.pop(event.key, None)
+        return outcome
+
+    def _apply(self, event) -> None:
+        self.state[event.key] = cart_reducer(self.state.get(event.key), event)
+        self.versions[event.key] = event.version
+
+
+def _crash_safe_isolated(ns, body):
+    """``body(make)`` on CrashSafeHandler over the reference VersionedHandler, then on the student's own."""
+    body(rebased(ns.CrashSafeHandler, "VersionedHandler", _RefVersioned))
+    return earlier_part_note(lambda: body(ns.CrashSafeHandler), "q2_versioned", "versions")
+
+
 @check_for(lab=LAB, grade_id="q3_atomic", points=25, public=False,
            hint="Nothing may be written before the crash point: neither the cart, nor the version, nor held events.")
 def lab01_hidden_crash_everywhere(ns):
     """crashes on every second event over 15 seeds end exactly-once"""
-    for seed in range(300, 315):
-        handler, events, crash = crash_run(ns.CrashSafeHandler, seed, crash_every=2)
-        assert crash.fired, f"seed {seed}: the crash point never fired"
-        assert_exactly_once(handler, events, f"crash on every second event, seed {seed}")
+    def body(make):
+        for seed in range(300, 315):
+            handler, events, crash = crash_run(make, seed, crash_every=2)
+            assert crash.fired, f"seed {seed}: the crash point never fired"
+            assert_exactly_once(handler, events, f"crash on every second event, seed {seed}")
+    return _crash_safe_isolated(ns, body)
 
 
 @check_for(lab=LAB, grade_id="q3_atomic", points=25, public=False,
            hint="CrashSafeHandler must still drop stale and hold early events.")
 def lab01_hidden_crash_safe_still_orders(ns):
     """without crashes, the crash-safe handler is still order-aware"""
-    for seed in range(320, 330):
-        handler, events = run_schedule(ns.CrashSafeHandler, seed, duplicate=0.4, reorder=0.6, window=5)
-        assert_exactly_once(handler, events, f"reordering without crashes, seed {seed}")
+    def body(make):
+        for seed in range(320, 330):
+            handler, events = run_schedule(make, seed, duplicate=0.4, reorder=0.6, window=5)
+            assert_exactly_once(handler, events, f"reordering without crashes, seed {seed}")
+    return _crash_safe_isolated(ns, body)
 
 
 @check_for(lab=LAB, grade_id="q4_bounded", points=25, public=False,
