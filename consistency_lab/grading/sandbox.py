@@ -63,6 +63,8 @@ _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNOREC
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 MIN_MEMORY = 256 * 1024 ** 2
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+# Readable by their owner, root, which the kernel is inside bwrap when the grader runs as root.
+_SYSTEM_SECRETS = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-")
 
 
 # --------------------------------------------------------------------------- choosing a mode
@@ -165,7 +167,7 @@ def _bwrap_binds(plan: dict) -> list[str]:
         if os.path.isdir(d) and not _under(d, bound):
             args += ["--ro-bind", d, d]
             bound.append(d)
-    for path in plan["masks"]:
+    for path in [*plan["masks"], *_SYSTEM_SECRETS]:
         if os.path.isdir(path) and not os.path.islink(path):
             args += ["--tmpfs", path, "--remount-ro", path]
         elif os.path.exists(path):
