@@ -70,6 +70,7 @@ def test_a_different_correct_solution_passes_every_part(base):
         def __init__(self):
             super().__init__()
             self.crash_point = lambda e: None
+            self.durable = ["held", "versions", "state"]
 
         def _apply(self, event):
             staged = cart_reducer(self.state.get(event.key), event)
@@ -214,3 +215,45 @@ def test_part_3_is_checked_on_a_correct_part_2_and_names_a_broken_one(base):
     notes = [o.message for o in (run_check(c, ns, time_limit=60)
                                  for c in checks_for(LAB, "q3_atomic", include_hidden=True)) if o.message]
     assert notes and all("your q2_versioned (versions), which has a bug: see q2_versioned" in n for n in notes), notes
+
+
+def test_a_hold_buffer_kept_only_in_memory_loses_the_crash_part(base):
+    """Issue 16 §2: a restart loses the process's memory and resumes at the committed offset, so held events
+    that live only in memory are gone; the old harness redelivered to the same object and hid this."""
+    class BufferInMemory(base["CrashSafeHandler"]):
+        def __init__(self):
+            super().__init__()
+            self.durable = ("state", "versions")
+
+    got = passed_parts(dict(base, CrashSafeHandler=BufferInMemory))
+    assert got == {"q1_dedupe": True, "q2_versioned": True, "q3_atomic": False, "q4_bounded": True}
+    load_lab_checks(LAB, hidden=True)
+    chk = next(c for c in checks_for(LAB, "q3_atomic", include_hidden=True)
+               if c.name == "lab01_hidden_restart_keeps_only_the_database")
+    outcome = run_check(chk, dict(base, CrashSafeHandler=BufferInMemory), time_limit=60)
+    assert not outcome.passed and "memory is lost" in outcome.message, outcome.message
+
+
+def test_the_consumer_restarts_with_only_the_durable_attributes():
+    from consistency_lab.grading.labs._handler_checks import consume
+    from consistency_lab.patterns.delivery import RecordingCrashPoint, cart_events
+
+    made = []
+
+    class Probe:
+        def __init__(self):
+            self.state, self.versions, self.scratch, self.seen = {}, {}, [], []
+            made.append(self)
+
+        def handle(self, event):
+            self.seen.append(event.event_id)
+            self.scratch.append(event.event_id)
+            self.crash_point(event)
+            self.state[event.event_id] = True
+
+    events = cart_events(0, carts=1, events_per_cart=4)
+    handler, restarts = consume(Probe, events, RecordingCrashPoint([events[2].event_id]))
+    assert restarts == 1 and len(made) == 2
+    assert handler.seen == [events[2].event_id, events[3].event_id], "resumes at the crashed delivery, not at 0"
+    assert set(handler.state) == {e.event_id for e in events}, "state and versions survive"
+    assert handler.scratch == handler.seen, "everything else is lost"

@@ -119,6 +119,20 @@ def lab01_hidden_crash_everywhere(ns):
 
 
 @check_for(lab=LAB, grade_id="q3_atomic", points=25, public=False,
+           hint="A restart keeps only the database: an early event you acknowledged must be held there, not only "
+                "in the process's memory.")
+def lab01_hidden_restart_keeps_only_the_database(ns):
+    """crashes with reordering and no duplicates over 12 seeds: held events survive the restarts"""
+    def body(make):
+        for seed in range(340, 352):
+            handler, events, crash = crash_run(make, seed, crash_every=2, reorder=0.7, duplicate=0.0, window=5)
+            assert crash.fired, f"seed {seed}: the crash point never fired"
+            assert_exactly_once(handler, events, f"seed {seed}, {len(crash.fired)} restarts (the consumer resumes "
+                                                 "at its last committed offset; memory is lost)")
+    return _crash_safe_isolated(ns, body)
+
+
+@check_for(lab=LAB, grade_id="q3_atomic", points=25, public=False,
            hint="CrashSafeHandler must still drop stale and hold early events.")
 def lab01_hidden_crash_safe_still_orders(ns):
     """without crashes, the crash-safe handler is still order-aware"""
