@@ -11,12 +11,13 @@ Three ways to keep replicas in step, chosen by ``sync``:
   then acks; otherwise it acks what it has and the sender resends from there.  That keeps
   delta-merging causal (Almeida et al., "Delta state replicated data types", 2018), which RGA
   needs and the others do not mind.
-* ``ops``: each node numbers its own updates and broadcasts them with the vector of what it
-  had delivered (``clocks.VectorClock``); a receiver buffers an update until every update it
-  depends on is delivered (causal delivery), applies it once, and acks; every ``sync_ms`` the
-  origin resends what a peer has not acked.  Only the origin sends its updates (no relaying), so
-  a replica cut off from one origin waits for the heal even where a third replica could relay;
-  state and delta sync route around such a cut.
+* ``ops``: reliable causal broadcast (:mod:`.causal_broadcast`): each node numbers its own
+  updates and broadcasts them with the vector of what it had delivered; a receiver holds an
+  update back until every update it depends on is delivered (causal delivery), applies it once,
+  and acks; every ``sync_ms`` the origin resends what a peer has not acked, at most
+  ``causal_broadcast.BATCH`` updates per message.  Only the origin sends its updates (no
+  relaying), so a replica cut off from one origin waits for the heal even where a third replica
+  could relay; state and delta sync route around such a cut.
 
 An update's payload is what the CRDT operation returned: a delta of the same type (joined
 with ``merge_in``) or, for RGA, an op (``apply``).  The oracle ``expected`` is the join of
@@ -36,7 +37,6 @@ from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any, Optional, Sequence, Union
 
-from ..clocks import VectorClock
 from ..crdt import CRDT, CRDT_TYPES, RGA, RGAOp
 from ..faults import FaultSchedule
 from ..latency import Latency
@@ -44,6 +44,7 @@ from ..network import Network, NetworkOptions
 from ..node import Message, Node
 from ..sim import Simulation
 from ..validation import choice, count, non_negative, positive, probability, text
+from .causal_broadcast import CausalBroadcast, OpAck, OpBatch
 
 __all__ = ["SYNC_MODES", "CRDT_KINDS", "CrdtUpdate", "CrdtSyncResult", "CrdtReplica", "run_crdt",
            "StateGossip", "DeltaInterval", "DeltaAck", "OpBatch", "OpAck"]
@@ -88,21 +89,6 @@ class DeltaAck(Message):
     upto: int
 
 
-@dataclass(frozen=True)
-class OpBatch(Message):
-    """Updates of ``origin``: (number, what the origin had delivered when it made it, payload)."""
-
-    origin: str
-    ops: tuple[tuple[int, VectorClock, Payload], ...]
-
-
-@dataclass(frozen=True)
-class OpAck(Message):
-    """I have delivered every update of yours up to ``upto``."""
-
-    upto: int
-
-
 def payload_bytes(payload: Payload) -> int:
     """Wire size estimate of a payload: the length of its canonical repr."""
     if isinstance(payload, CRDT):
@@ -130,12 +116,11 @@ class CrdtReplica(Node):
         self._sent: dict[str, tuple[int, int, Payload, int]] = {}  # peer -> the last interval built for it
         self.acked: dict[str, int] = {p: 0 for p in self.peers}
         self.got: dict[str, int] = {p: 0 for p in self.peers}
-        # ops mode
-        self.own_ops: list[tuple[int, VectorClock, Payload]] = []
-        self.op_sizes: list[int] = []  # wire size of each own update (computed once)
-        self.delivered: dict[str, int] = {}
-        self.op_acked: dict[str, int] = {p: 0 for p in self.peers}
-        self.waiting: dict[str, dict[int, tuple[VectorClock, Payload]]] = {}  # origin -> number -> update
+        # ops mode (durable, like the delta log)
+        self.cast = CausalBroadcast(peers if name in peers else [name, *peers], name, self._deliver) \
+            if sync == "ops" else None
+        self._op_bytes = [0]  # _op_bytes[i]: wire size of my first i updates (each computed once)
+        self._news = False  # whether the batch being received changed the state
         self._rng = sim.rng(f"crdt-sync/{name}")
         super().__init__(name, sim, network)
         self._start_timer(first=True)
@@ -160,10 +145,9 @@ class CrdtReplica(Node):
                     first, last, delta, size = self._interval(peer)
                     self._send(peer, DeltaInterval(first, last, delta), size)
         else:
-            for peer in self.peers:
-                acked = self.op_acked[peer]
-                if acked < len(self.own_ops):  # own_ops[i] is update number i + 1
-                    self._send(peer, OpBatch(self.name, tuple(self.own_ops[acked:])), sum(self.op_sizes[acked:]))
+            sizes = self._op_bytes
+            for peer, batch in self.cast.batches():
+                self._send(peer, batch, sizes[batch.first - 1 + len(batch.ops)] - sizes[batch.first - 1])
         self._start_timer()
 
     def _interval(self, peer: str) -> tuple[int, int, Payload, int]:
@@ -197,11 +181,8 @@ class CrdtReplica(Node):
         if self.sync == "delta":
             self.delta_log.append(payload)
         elif self.sync == "ops":
-            seq = len(self.own_ops) + 1
-            deps = VectorClock.of(self.delivered)
-            self.own_ops.append((seq, deps, payload))
-            self.op_sizes.append(payload_bytes(payload) + len(repr(deps)))
-            self.delivered[self.name] = seq
+            op = self.cast.publish(payload)
+            self._op_bytes.append(self._op_bytes[-1] + payload_bytes(payload) + len(repr(op.deps)))
         self._changed()
         return payload
 
@@ -252,33 +233,20 @@ class CrdtReplica(Node):
         self.acked[src] = max(self.acked[src], msg.upto)
 
     def on_OpBatch(self, msg: OpBatch, src: str) -> None:
-        """Buffer the updates, deliver every one whose dependencies are delivered, ack."""
-        origin = msg.origin
-        queue = self.waiting.setdefault(origin, {})
-        for seq, deps, payload in msg.ops:
-            if seq > self.delivered.get(origin, 0):
-                queue[seq] = (deps, payload)
-        changed = False
-        progress = True
-        while progress:  # one delivery can unblock another origin's next update
-            progress = False
-            for o in sorted(self.waiting):
-                pending = self.waiting[o]
-                nxt = self.delivered.get(o, 0) + 1
-                while nxt in pending and all(n <= self.delivered.get(k, 0) for k, n in pending[nxt][0].counters
-                                             if k != o):
-                    _, payload = pending.pop(nxt)
-                    self.delivered[o] = nxt
-                    changed = self._absorb(payload) is not None or changed
-                    progress = True
-                    nxt += 1
-        if changed:
+        """Hold the updates, deliver every one whose dependencies are delivered, ack."""
+        ack = self.cast.receive(msg)
+        if self._news:
+            self._news = False
             self._changed()
-        self._send(src, OpAck(self.delivered.get(origin, 0)), 8)
+        self._send(src, ack, 8)
+
+    def _deliver(self, origin: int, payload: Payload) -> None:
+        # each update arrives exactly once, so skip the O(state) before/after comparison of a delta
+        self._news = self._absorb(payload, report=False) is not None or self._news
 
     def on_OpAck(self, msg: OpAck, src: str) -> None:
         """The peer has delivered our updates up to ``upto``."""
-        self.op_acked[src] = max(self.op_acked[src], msg.upto)
+        self.cast.on_ack(msg, src)
 
 
 # -- the run -------------------------------------------------------------------------------
