@@ -7,46 +7,26 @@ Two text CRDTs run behind the same editor and the same transport:
 * ``pycrdt``: a real Yjs document (:class:`consistency_lab.real.pycrdt_docs.PycrdtText`),
   whose operations are the update bytes Yrs produces.
 
-The transport is reliable causal broadcast over the lossy network: each editor numbers
-its own operations 1, 2, ...; every ``sync_ms`` it resends to each peer, in one batch,
-the operations that peer has not acknowledged; a receiver applies an operation once
-every operation it depends on (its vector of delivered counts at creation) has been
-applied here, and acknowledges the highest contiguous number it holds from that origin.
+The transport is reliable causal broadcast over the lossy network
+(:class:`consistency_lab.replication.causal_broadcast.CausalBroadcast`): each editor numbers
+its own operations 1, 2, ...; every ``sync_ms`` it resends to each peer, in one batch of at
+most ``BATCH``, the operations that peer has not acknowledged; a receiver applies an operation
+once every operation it depends on (its vector of delivered counts at creation) has been
+applied here, and acknowledges the highest contiguous number applied from that origin.
 Both CRDTs therefore see the same delivery order rules; neither needs a server.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..network import Network
-from ..node import Message
+from ..replication.causal_broadcast import BATCH, CausalBroadcast, CausalOp, OpAck, OpBatch
 from ..sim import Simulation
 from .document_editors import EditorNode
 from .document_session import Keystroke
 
-__all__ = ["OpBatch", "OpAck", "CrdtEditor", "TextReplica", "rga_replicas", "pycrdt_replicas"]
-
-#: The most operations one batch carries (a long cut-off queues many; the rest follow next tick).
-BATCH = 200
-
-
-@dataclass(frozen=True)
-class OpBatch(Message):
-    """Editor -> peer: operations ``first``, ``first + 1``, ... of ``origin``, each with its dependencies."""
-
-    origin: int
-    first: int
-    ops: tuple[tuple[tuple[int, ...], Any, str], ...]  # (dependencies, operation, character it inserts or "")
-
-
-@dataclass(frozen=True)
-class OpAck(Message):
-    """Peer -> editor: every operation of ``origin`` up to number ``upto`` is applied here."""
-
-    origin: int
-    upto: int
+__all__ = ["BATCH", "OpBatch", "OpAck", "CrdtEditor", "TextReplica", "rga_replicas", "pycrdt_replicas"]
 
 
 class TextReplica:
@@ -145,13 +125,22 @@ class CrdtEditor(EditorNode):
                  keystrokes: tuple[Keystroke, ...], sync_ms: float, replica: TextReplica, editors: int) -> None:
         self.replica = replica
         self.editors = editors
-        self.log: list[tuple[tuple[int, ...], Any, str]] = []  # own operations: (dependencies, op, inserted char)
-        self.delivered = [0] * editors  # operations applied here, per origin (own included)
-        self.acked = [0] * editors  # per peer: how many of my operations it has acknowledged
-        self._held: dict[int, dict[int, tuple[tuple[int, ...], Any, str]]] = {o: {} for o in range(editors)}
+        # payloads are (operation, character it inserts or ""): the character says what arrived
+        self.cast = CausalBroadcast([f"e{i}" for i in range(editors)], name, self._apply_remote)
         self.applied_remote = 0
+        self._arrived: list[str] = []  # characters delivered by the batch being received
         self._text: str | None = None  # cached text; None after a remote change (rebuilt when asked)
         super().__init__(name, sim, network, index, base, keystrokes, sync_ms)
+
+    @property
+    def log(self) -> list[CausalOp]:
+        """My own operations, in the order I made them (number i + 1 at index i)."""
+        return self.cast.log
+
+    @property
+    def delivered(self) -> list[int]:
+        """Operations applied here, per origin editor (my own included)."""
+        return self.cast.delivered
 
     def text(self) -> str:
         """The replica's text (cached: a long RGA takes a while to walk)."""
@@ -159,73 +148,42 @@ class CrdtEditor(EditorNode):
             self._text = self.replica.text()
         return self._text
 
-    def _record(self, op: Any, ch: str) -> None:
-        deps = tuple(self.delivered)
-        self.log.append((deps, op, ch))
-        self.delivered[self.index] = len(self.log)
-
     def local_insert(self, index: int, ch: str) -> None:
-        """Insert into the replica and log the operation for broadcast."""
+        """Insert into the replica and queue the operation for broadcast."""
         text = self.text()
-        self._record(self.replica.insert(index, ch), ch)
+        self.cast.publish((self.replica.insert(index, ch), ch))
         self._text = text[:index] + ch + text[index:]
 
     def local_delete(self, index: int) -> None:
-        """Delete in the replica and log the operation for broadcast."""
+        """Delete in the replica and queue the operation for broadcast."""
         text = self.text()
-        self._record(self.replica.delete(index), "")
+        self.cast.publish((self.replica.delete(index), ""))
         self._text = text[:index] + text[index + 1:]
 
     def sync(self) -> None:
         """Send each peer the operations it has not acknowledged (one batch)."""
-        for peer in range(self.editors):
-            if peer != self.index and self.acked[peer] < len(self.log):
-                first = self.acked[peer]
-                self.send(f"e{peer}", OpBatch(self.index, first + 1, tuple(self.log[first:first + BATCH])))
+        for peer, batch in self.cast.batches():
+            self.send(peer, batch)
 
     def settled(self) -> bool:
         """Every peer has every operation of mine, and nothing is held back here."""
-        return (all(self.acked[p] == len(self.log) for p in range(self.editors) if p != self.index)
-                and not any(self._held.values()))
+        return self.cast.settled()
+
+    def _apply_remote(self, origin: int, payload: tuple[Any, str]) -> None:
+        op, ch = payload
+        self.replica.apply(op)
+        self.applied_remote += 1
+        self._arrived.append(ch)
 
     def on_OpBatch(self, msg: OpBatch, src: str) -> None:
         """Hold the batch's new operations, apply every one whose dependencies are met, acknowledge."""
-        held = self._held[msg.origin]
-        for k, entry in enumerate(msg.ops):
-            seq = msg.first + k
-            if seq > self.delivered[msg.origin]:
-                held.setdefault(seq, entry)
-        arrived = self._deliver()
-        if arrived is not None:
+        ack = self.cast.receive(msg)
+        if self._arrived:
             self._text = None
-            self.observe(arrived)
-        self.send(src, OpAck(msg.origin, self.delivered[msg.origin]))
-
-    def _deliver(self) -> str | None:
-        """Apply held operations in causal order until none is ready; the characters they inserted (None: none)."""
-        arrived: list[str] | None = None
-        while True:
-            progress = False
-            for origin in range(self.editors):
-                held = self._held[origin]
-                nxt = self.delivered[origin] + 1
-                entry = held.get(nxt)
-                if entry is None:
-                    continue
-                deps, op, ch = entry
-                if all(deps[j] <= self.delivered[j] for j in range(self.editors) if j != origin):
-                    del held[nxt]
-                    self.replica.apply(op)
-                    self.delivered[origin] = nxt
-                    self.applied_remote += 1
-                    progress = True
-                    arrived = [] if arrived is None else arrived
-                    arrived.append(ch)
-            if not progress:
-                return None if arrived is None else "".join(arrived)
+            self.observe("".join(self._arrived))
+            self._arrived = []
+        self.send(src, ack)
 
     def on_OpAck(self, msg: OpAck, src: str) -> None:
         """A peer holds my operations up to ``upto``."""
-        if msg.origin == self.index:
-            peer = int(src[1:])
-            self.acked[peer] = max(self.acked[peer], msg.upto)
+        self.cast.on_ack(msg, src)
