@@ -60,13 +60,14 @@ def add_grading_parsers(subparsers: argparse._SubParsersAction) -> None:
     rel.set_defaults(func=run_release)
 
     grade = subparsers.add_parser(
-        "grade", help="grade submitted lab notebooks into grades.csv and feedback/",
+        "grade", help="grade submitted lab notebooks into grades.csv, gradebook.csv and feedback/",
         description="Run each submission in a fresh kernel (a copy; the file is never modified), then the "
                     "lab's public and hidden checks. The student is the file name, or the parent folder's "
                     "name when the file is named like the lab (lab01_...). Exit 0 when every submission got "
                     "a grade, 1 when the grader itself failed on one, 2 on usage errors.")
     grade.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="a notebook or a folder of them")
-    grade.add_argument("--out", type=Path, required=True, metavar="DIR", help="where grades.csv and feedback/ go")
+    grade.add_argument("--out", type=Path, required=True, metavar="DIR",
+                       help="where grades.csv, gradebook.csv and feedback/ go")
     grade.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="submissions at a time (default 1)")
     grade.add_argument("--timeout", type=_timeout, default=60.0, metavar="S",
                        help="limit per cell and per check, in seconds (default 60)")
@@ -117,7 +118,7 @@ def run_release(args: argparse.Namespace) -> int:
 def run_grade(args: argparse.Namespace) -> int:
     """``consistency-lab grade PATH... --out DIR``."""
     from ..grading.grader import GradingError, Settings, grade_all, sandbox_mode
-    from ..grading.feedback import progress_line, summary, write_feedback, write_grades_csv
+    from ..grading.feedback import progress_line, summary, write_feedback, write_gradebook_csv, write_grades_csv
     from ..grading.sandbox import describe
 
     settings = Settings(solutions_dir=args.solutions, jobs=args.jobs, cell_timeout=args.timeout,
@@ -144,7 +145,9 @@ def run_grade(args: argparse.Namespace) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     write_grades_csv(results, args.out / "grades.csv")
+    write_gradebook_csv(results, args.out / "gradebook.csv")
     files = write_feedback(results, args.out / "feedback")
     print(summary(results, time.monotonic() - started))
-    print(f"Wrote {args.out / 'grades.csv'} and {len(files)} feedback file(s) in {args.out / 'feedback'}")
+    print(f"Wrote {args.out / 'grades.csv'}, {args.out / 'gradebook.csv'} (for a learning-management system) "
+          f"and {len(files)} feedback file(s) (Markdown and HTML) in {args.out / 'feedback'}")
     return 1 if any(g.internal_error for g in results) else 0

@@ -105,6 +105,15 @@ def test_exit_code_progress_and_summary(graded):
     assert re.search(r"Status: .*ok \d", graded["stdout"])
 
 
+def test_the_cli_writes_an_lms_gradebook_and_html_feedback_beside_the_markdown(graded):
+    out = Path(graded["out"])
+    with open(out / "gradebook.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[1][0] == "Points Possible" and len(rows) == 2 + len(graded["rows"])
+    assert {p.stem for p in (out / "feedback").glob("*.html")} == set(graded["feedback"])
+    assert "Wrote" in graded["stdout"] and "gradebook.csv" in graded["stdout"]
+
+
 def test_csv_has_one_column_per_check_cell(graded):
     assert graded["header"] == ["student", "lab", *PARTS, "total", "max_total", "status"]
     assert len(graded["rows"]) == 15
