@@ -12,7 +12,7 @@ LAB = "lab01_idempotent_handlers"
 
 # -- q1: deduplicate by idempotency key ----------------------------------------
 @check_for(lab=LAB, grade_id="q1_dedupe", points=20,
-           hint="Keep the ids of events you have applied in `self.seen`; skip an event whose id is there.")
+           hint="Remember which event ids you have already applied, and skip an event whose id you remember.")
 def same_event_twice_is_applied_once(ns):
     """the same ItemAdded delivered twice adds the item once"""
     h = ns.DedupeHandler()
@@ -35,7 +35,7 @@ def different_events_are_all_applied(ns):
 
 
 @check_for(lab=LAB, grade_id="q1_dedupe", points=20,
-           hint="Apply with cart_reducer(self.state.get(event.key), event) and store the result under event.key.")
+           hint="Each new event folds into its own cart's state with the cart reducer; a duplicate folds in nothing.")
 def duplicates_in_order_match_exactly_once(ns):
     """a duplicated (but in-order) stream of 4 carts ends exactly-once"""
     handler, events = run_schedule(ns.DedupeHandler, seed=1, duplicate=0.5, reorder=0.0)
@@ -56,7 +56,8 @@ def stale_event_is_dropped(ns):
 
 
 @check_for(lab=LAB, grade_id="q2_versioned", points=30,
-           hint="Keep early events in self.held[key][version]; after applying version v, apply v+1 if it is held.")
+           hint="An event that arrives before its predecessor waits in a hold buffer; when the gap fills, it "
+                "is applied next.")
 def early_event_waits_for_the_gap(ns):
     """version 3 arriving before 2 is held, then applied after 2"""
     h = ns.VersionedHandler()
@@ -79,7 +80,8 @@ def reordered_duplicated_stream_matches_exactly_once(ns):
 
 # -- q3: apply and remember atomically ----------------------------------------
 @check_for(lab=LAB, grade_id="q3_atomic", points=25,
-           hint="Compute the new cart first, call self.crash_point(event), and only then write state and version.")
+           hint="Compute first, reach the crash point, and only then write anything: the cart and its version "
+                "together.")
 def crash_point_sees_nothing_committed(ns):
     """when the crash point is called, the event's effect is not yet written"""
     # Part 3 alone: CrashSafeHandler on a stand-in for the student's VersionedHandler (part 2).
@@ -118,7 +120,7 @@ def _crashes(make, reorder: float) -> None:
 
 # -- q4: bounded memory ---------------------------------------------------------
 @check_for(lab=LAB, grade_id="q4_bounded", points=25,
-           hint="When full, forget the key stored earliest (an OrderedDict or dict keeps insertion order).")
+           hint="When the store is full, forget the key that was stored earliest.")
 def store_never_exceeds_capacity(ns):
     """the key store never holds more than `capacity` keys"""
     store = ns.BoundedKeyStore(capacity=3, ttl_ms=1e9)
@@ -130,7 +132,8 @@ def store_never_exceeds_capacity(ns):
 
 
 @check_for(lab=LAB, grade_id="q4_bounded", points=25,
-           hint="A key stored at time t is remembered while now < t + ttl_ms, and forgotten after.")
+           hint="A key is remembered for ttl_ms after it was stored and forgotten (its memory freed) once "
+                "that time is up.")
 def keys_expire_after_ttl(ns):
     """a key is remembered for ttl_ms, then forgotten (and its memory released)"""
     store = ns.BoundedKeyStore(capacity=100, ttl_ms=50.0)
@@ -141,8 +144,8 @@ def keys_expire_after_ttl(ns):
 
 
 @check_for(lab=LAB, grade_id="q4_bounded", points=25,
-           hint="PaymentHandler: skip a payment whose id the store has seen; "
-                "otherwise add the amount and store the id.")
+           hint="A payment whose id the store remembers is a duplicate; a new one changes the balance once "
+                "and is remembered.")
 def payments_with_close_duplicates_are_exact(ns):
     """duplicated payments (duplicates arrive soon after) are counted once"""
     events = payment_events(seed=4, payments=60, accounts=3)

@@ -24,7 +24,7 @@ LAB = "lab02_reconciliation"
 # -- part 1: detect ---------------------------------------------------------------------------
 
 @check_for(lab=LAB, grade_id="q1_detect", points=20,
-           hint="Compare expected.get(key) with actual.get(key) for every key of either dict.")
+           hint="Drift is a key whose value in the copy differs from its value in the truth.")
 def drift_finds_changed_values(ns):
     """find_drift reports keys whose values differ"""
     got = ns.find_drift({"ada": 1, "bo": 2, "cy": 3}, {"ada": 1, "bo": 5, "cy": 3})
@@ -33,8 +33,8 @@ def drift_finds_changed_values(ns):
 
 
 @check_for(lab=LAB, grade_id="q1_detect", points=20,
-           hint="Loop over set(expected) | set(actual): a record the copy lacks, and a stale record the truth "
-                "no longer has, are both drift.")
+           hint="Look at the keys of both sides: a record the copy lacks, and a stale record the truth no "
+                "longer has, are both drift.")
 def drift_includes_keys_on_one_side(ns):
     """keys present on only one side count as drift"""
     expected, actual = {"ada": 1, "bo": 2}, {"ada": 1, "dee": 4}
@@ -47,7 +47,8 @@ def drift_includes_keys_on_one_side(ns):
     assert got == ["bo", "dee"], f"find_drift({expected!r}, {actual!r}) returned {got!r}; expected ['bo', 'dee']"
 
 
-@check_for(lab=LAB, grade_id="q1_detect", points=20, hint="Return sorted(...) of the drifted keys, [] when none.")
+@check_for(lab=LAB, grade_id="q1_detect", points=20,
+           hint="The answer is the drifted keys in sorted order, and an empty list when nothing drifted.")
 def drift_is_sorted_and_empty_when_equal(ns):
     """the result is sorted, and empty when nothing drifted"""
     same = ns.find_drift({"x": 1, "y": 2}, {"y": 2, "x": 1})
@@ -60,7 +61,8 @@ def drift_is_sorted_and_empty_when_equal(ns):
 # -- part 2: repair ---------------------------------------------------------------------------
 
 @check_for(lab=LAB, grade_id="q2_repair", points=20,
-           hint="keys() is social.users; expected(u) is social.item(u); actual(u) is feed.item(u).")
+           hint="The keys are the users; the expected value is the source of truth's record, the actual one "
+                "is the feed's.")
 def repairer_reads_both_sides(ns):
     """TimelineRepairer reads keys, expected and actual values"""
     social, feed, _ = tiny_world(drop=frozenset({"e3"}))
@@ -76,7 +78,7 @@ def repairer_reads_both_sides(ns):
 
 
 @check_for(lab=LAB, grade_id="q2_repair", points=20,
-           hint="Write with feed.overwrite(user, value): it also keeps the feed's followers index in step.")
+           hint="Repair through the feed's own overwrite operation: it also keeps the feed's followers index in step.")
 def repairer_fixes_a_drifted_user_idempotently(ns):
     """repair fixes a drifted user, and repairing twice equals repairing once"""
     social, feed, _ = tiny_world(drop=frozenset({"e3"}))
@@ -92,7 +94,7 @@ def repairer_fixes_a_drifted_user_idempotently(ns):
 
 
 @check_for(lab=LAB, grade_id="q2_repair", points=20,
-           hint="Compare first: if feed.item(user) already equals value, return without writing.")
+           hint="Compare first: a record that is already right must not be written.")
 def repairer_leaves_correct_users_alone(ns):
     """repair does not write to a user who is already right"""
     social, feed, _ = tiny_world(drop=frozenset({"e3"}))
@@ -107,8 +109,8 @@ def repairer_leaves_correct_users_alone(ns):
 
 
 @check_for(lab=LAB, grade_id="q2_repair", points=20,
-           hint="Run the daemon with hooks={'reconciler_factory': lambda social, feed: "
-                "TimelineRepairer(social, feed)}.")
+           hint="The daemon only decides when and what to compare; your repairer must read both sides and "
+                "repair like the template says.")
 def repairer_heals_a_timeline_run(ns):
     """the daemon with your TimelineRepairer heals a whole timeline run"""
     p = timeline_params()
@@ -128,7 +130,7 @@ def _ten_keys(diff: tuple = ()) -> DictStore:
 
 
 @check_for(lab=LAB, grade_id="q3_paging", points=25,
-           hint="Take keys[(cursor + i) % n] for i in range(min(page_size, n)): never the whole key list.")
+           hint="A pass looks at one page of keys after the cursor, never the whole key list.")
 def paged_job_bounds_each_pass(ns):
     """each pass compares at most page_size keys and reports how many"""
     store = _ten_keys()
@@ -143,7 +145,7 @@ def paged_job_bounds_each_pass(ns):
 
 
 @check_for(lab=LAB, grade_id="q3_paging", points=25,
-           hint="Keep a cursor in the job; advance it by the page each pass and wrap it with % len(keys).")
+           hint="The cursor moves on by one page per pass and wraps around to the first key after the last.")
 def paged_job_wraps_around(ns):
     """the cursor wraps around: every key is compared again and again, evenly"""
     store = _ten_keys()
@@ -162,8 +164,7 @@ def paged_job_wraps_around(ns):
 
 
 @check_for(lab=LAB, grade_id="q3_paging", points=25,
-           hint="Compare reconciler.actual(key) with reconciler.expected(key); repair only when they differ, "
-                "with the expected value.")
+           hint="Repair only the keys whose copy differs from the truth, and repair them to the true value.")
 def paged_job_repairs_only_what_differs(ns):
     """a pass repairs the keys that differ, with the true value, and nothing else"""
     store = _ten_keys(diff=("k2", "k7"))
@@ -181,7 +182,8 @@ def paged_job_repairs_only_what_differs(ns):
 
 
 @check_for(lab=LAB, grade_id="q3_paging", points=25,
-           hint="When the reconciler has changed_at, skip a differing key while now - changed_at(key) < grace_ms.")
+           hint="A key whose truth changed less than the grace period ago is probably still settling: leave "
+                "it for a later sweep.")
 def paged_job_waits_out_the_grace_period(ns):
     """a key whose truth changed less than grace_ms ago waits for a later pass"""
     truth = {"a": 1, "b": 2, "c": 3}
@@ -197,8 +199,8 @@ def paged_job_waits_out_the_grace_period(ns):
 
 
 @check_for(lab=LAB, grade_id="q3_paging", points=25,
-           hint="The timeline scenario calls job.run_pass(now) every scan interval; each pass must handle page_size "
-                "users.")
+           hint="The timeline scenario runs one pass of your job every scan interval; each pass must handle "
+                "one page of users.")
 def paged_job_heals_a_timeline_run(ns):
     """your PagedJob, run by the timeline scenario, heals every user and never writes a correct one"""
     run, _ = run_with_job(lambda ref: ns.PagedJob(ref, CHECK_WORLD["page_size"]), seed=0)
@@ -283,8 +285,8 @@ def one_pass_store() -> OracleStore:
 
 
 @check_for(lab=LAB, grade_id="q4_metrics", points=20,
-           hint="Measure in repair_one, before calling super().repair_one: would_converge first, then now - "
-                "changed_at(key); p50 is the median.")
+           hint="Measure each repair before it happens (afterwards the item is right); the time to repair "
+                "runs from the truth's change; p50 is the median.")
 def metered_job_counts_one_pass(ns):
     """report() after one pass: found, repaired, false repairs, time to repair"""
     _one_pass(metered_alone(ns, [(["b", "c", "d"], 0)]))
@@ -306,7 +308,7 @@ def _one_pass(metered_job) -> None:
 
 
 @check_for(lab=LAB, grade_id="q4_metrics", points=20,
-           hint="Start every count at 0 in __init__; with no repairs the times are float('nan').")
+           hint="Before any pass every count is zero, and with no repairs there is no time to report: NaN.")
 def metered_job_starts_empty(ns):
     """report() before any pass: zeros, and NaN times"""
     job = metered_alone(ns, [])(one_pass_store(), 5)
@@ -337,7 +339,8 @@ def metered_job_agrees_with_the_outside_view(ns):
 # -- part 5: tune -----------------------------------------------------------------------------
 
 @check_for(lab=LAB, grade_id="q5_tune", points=15,
-           hint="A sweep is ceil(users / page_size) passes; the bound is grace_ms + passes * interval.")
+           hint="A full sweep takes as many passes as there are pages; the convergence bound is the grace "
+                "period plus a sweep's passes times the interval.")
 def scan_interval_examples(ns):
     """choose_scan_interval on three worked examples"""
     for args, want in (((30, 5, 3000), 500.0), ((31, 5, 3500), 500.0), ((30, 5, 3600, 600), 500.0)):

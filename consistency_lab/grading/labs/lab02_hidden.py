@@ -51,7 +51,7 @@ def l02h_drift_matches_brute_force_on_random_dicts(ns):
 
 
 @check_for(lab=LAB, grade_id="q1_detect", points=20, public=False,
-           hint="Use expected.get(key) and actual.get(key): both read a missing key as None.")
+           hint="A key missing on one side reads as None there, the same as a key whose value is None.")
 def l02h_drift_reads_missing_keys_as_none(ns):
     """a key missing on one side equals a key holding None on the other"""
     got = ns.find_drift({"a": None, "b": 1}, {"b": 1})
@@ -76,7 +76,7 @@ def l02h_drift_leaves_its_inputs_alone(ns):
 # -- part 2 -----------------------------------------------------------------------------------
 
 @check_for(lab=LAB, grade_id="q2_repair", points=20, public=False,
-           hint="Only write when feed.item(user) != value; then every write is a real fix.")
+           hint="Write only when the feed's record differs from the value; then every write is a real fix.")
 def l02h_repairer_writes_exactly_the_drifted_users(ns):
     """over a drifted run, repair writes each drifted user once and no correct user"""
     box = {}
@@ -110,7 +110,8 @@ def l02h_repairer_writes_exactly_the_drifted_users(ns):
 
 
 @check_for(lab=LAB, grade_id="q2_repair", points=20, public=False,
-           hint="Write through feed.overwrite: assigning feed.follows[u] alone leaves feed.followers stale.")
+           hint="Repair through the feed's own overwrite operation: changing one of its tables by hand leaves "
+                "the followers index stale.")
 def l02h_repair_keeps_the_followers_index(ns):
     """after a repair, a new post reaches the repaired user's timeline"""
     social, feed, _ = tiny_world(drop=frozenset({"e3"}))
@@ -150,7 +151,8 @@ def _store(n: int, diff: tuple = ()) -> DictStore:
 
 
 @check_for(lab=LAB, grade_id="q3_paging", points=25, public=False,
-           hint="Each pass: at most page_size distinct keys, the cursor wrapping with % len(keys).")
+           hint="Each pass handles at most a page of distinct keys, and the cursor wraps around, whatever the "
+                "sizes.")
 def l02h_paging_is_bounded_and_even_for_awkward_sizes(ns):
     """page_size 1, an uneven last page, and a page larger than the key set"""
     for n, page, passes in ((7, 1, 14), (23, 5, 20), (4, 10, 3)):
@@ -174,7 +176,7 @@ def l02h_paging_is_bounded_and_even_for_awkward_sizes(ns):
 
 
 @check_for(lab=LAB, grade_id="q3_paging", points=25, public=False,
-           hint="Keep the cursor on the instance (self.cursor), not on the class.")
+           hint="Keep the cursor on each job instance, not on the class, so two jobs never share it.")
 def l02h_paging_jobs_keep_their_own_cursor(ns):
     """two jobs side by side do not share a cursor, and drift at both ends of the key list is found"""
     a, b = _store(9), _store(9, diff=("k08", "k00"))
@@ -193,7 +195,8 @@ def l02h_paging_jobs_keep_their_own_cursor(ns):
 
 
 @check_for(lab=LAB, grade_id="q3_paging", points=25, public=False,
-           hint="Skip a key only while now - changed_at(key) < grace_ms, and only if the reconciler has changed_at.")
+           hint="Hold a key back only while its truth changed less than the grace period ago, and only when "
+                "the reconciler can tell.")
 def l02h_paging_grace_edge_cases(ns):
     """grace: young keys wait, old keys do not, and a reconciler without changed_at still works"""
     store = TimedStore({"a": 1, "b": 2, "c": 3, "d": 4}, {"a": 0, "b": 0, "c": 0, "d": 4},
@@ -306,7 +309,7 @@ def _l02h_accumulate(metered_job):
 
 
 @check_for(lab=LAB, grade_id="q4_metrics", points=20, public=False,
-           hint="Ask would_converge and changed_at only when the reconciler has them (hasattr).")
+           hint="Ask the oracle and the change time only when the reconciler offers them.")
 def l02h_metrics_without_the_oracle(ns):
     """with a reconciler that has neither oracle nor changed_at, counts still work and times are NaN"""
     return _metrics_isolated(ns, _l02h_without_oracle)
@@ -346,7 +349,8 @@ def _l02h_outside_in_harsh_runs(metered_job):
 # -- part 5 -----------------------------------------------------------------------------------
 
 @check_for(lab=LAB, grade_id="q5_tune", points=15, public=False,
-           hint="interval = (budget - grace) / ceil(users / page_size); raise ValueError when budget <= grace.")
+           hint="The interval is what is left of the budget after the grace period, shared by a sweep's "
+                "passes; an impossible budget is an error.")
 def l02h_interval_formula_on_many_cases(ns):
     """the interval is the largest that fits, for many sizes, and impossible budgets raise ValueError"""
     for users, page, budget, grace in ((10, 3, 1000, 0), (100, 1, 5000, 0), (7, 10, 900, 100), (1000, 64, 60_000,

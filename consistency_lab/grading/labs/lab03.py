@@ -25,7 +25,8 @@ def _merged(a, b):
 # -- part 1: counters -------------------------------------------------------------------------
 
 @check_for(lab=LAB, grade_id="q1_counter", points=25,
-           hint="Keep one entry per replica; merge takes the maximum of each entry, value() is their sum.")
+           hint="Keep one entry per replica; a merge keeps the larger of each entry, and the value is their "
+                "sum.")
 def gcounter_merges_by_entry(ns):
     """two G-Counters merge to the sum of their increments, and merging again changes nothing"""
     a, b = ns.GCounter("a"), ns.GCounter("b")
@@ -45,7 +46,7 @@ def gcounter_merges_by_entry(ns):
 
 
 @check_for(lab=LAB, grade_id="q1_counter", points=25,
-           hint="A G-Counter only grows: increment(n) with n < 0 must raise ValueError.")
+           hint="A G-Counter only grows: a negative increment is refused with a ValueError.")
 def gcounter_refuses_negative_increments(ns):
     """a G-Counter refuses a negative increment with ValueError"""
     c = ns.GCounter("a")
@@ -101,7 +102,8 @@ def pncounter_merge_order_and_duplicates(ns):
 # -- part 2: the add-wins set ------------------------------------------------------------------
 
 @check_for(lab=LAB, grade_id="q2_orset", points=30,
-           hint="add(x) stores a new dot (replica, counter) for x; remove(x) drops x's dots; value() is a frozenset.")
+           hint="Every add gets a new dot from this replica's clock; a remove forgets the element's dots; the "
+                "value is the elements that still have one.")
 def orset_adds_and_removes_locally(ns):
     """on one replica, add, remove, contains and value behave like a set"""
     s = ns.ORSet("a")
@@ -191,8 +193,8 @@ def _typed(ns, replica, text):
 
 
 @check_for(lab=LAB, grade_id="q3_rga", points=35,
-           hint="insert(index, char): the new element goes right after the visible element at index - 1; delete "
-                "marks the element as deleted.")
+           hint="A local insert goes right after the visible character before the index; a delete keeps the "
+                "element but marks it deleted.")
 def rga_edits_locally(ns):
     """local inserts and deletes give the expected text and return Insert / Delete operations"""
     r, ops = _typed(ns, "a", "cat")
@@ -216,8 +218,8 @@ def rga_edits_locally(ns):
 
 
 @check_for(lab=LAB, grade_id="q3_rga", points=35,
-           hint="apply(Insert): find `after`, then skip every following element whose id is larger than the new "
-                "one; apply of an op already applied does nothing.")
+           hint="A remote insert goes after its anchor, past any neighbours with larger ids; an operation "
+                "applied before changes nothing.")
 def rga_remote_ops_replay_and_duplicates(ns):
     """another replica applying the ops (some twice) ends with the same text"""
     a, ops = _typed(ns, "a", "hello")
@@ -252,8 +254,8 @@ def rga_concurrent_inserts_converge(ns):
 
 
 @check_for(lab=LAB, grade_id="q3_rga", points=35,
-           hint="Keep a Lamport counter: on apply, counter = max(counter, op.id[0]); a new id is (counter + 1, "
-                "replica).")
+           hint="Keep a Lamport counter: it jumps to the largest counter seen in any id, and a new id is one "
+                "more than it.")
 def rga_typing_on_both_sides_keeps_every_character(ns):
     """two editors typing words at the same spot converge and keep every character"""
     _, ops = _typed(ns, "s", "[]")
@@ -306,7 +308,8 @@ def gossip_spreads_every_update(ns):
 
 
 @check_for(lab=LAB, grade_id="q4_gossip", points=10,
-           hint="Send through net.send and merge what net.deliver() returns; the network decides what crosses a cut.")
+           hint="Send and receive only through the network, and merge whatever it delivers: the network "
+                "decides what crosses a cut.")
 def gossip_converges_after_a_cut_heals(ns):
     """replicas on two sides of a cut diverge, then converge after it heals"""
     replicas = [UnionSet(r) for r in "abc"]

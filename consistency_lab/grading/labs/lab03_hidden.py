@@ -211,7 +211,8 @@ def l03h_gcounter_merge_laws(ns):
 
 
 @check_for(lab=LAB, grade_id="q1_counter", points=25, public=False,
-           hint="value() after merging everything = all increments minus all decrements, however the merges went.")
+           hint="Once everything is merged, the value is all increments minus all decrements, however the "
+                "merges went.")
 def l03h_pncounter_merge_laws_and_totals(ns):
     """PN-Counter merge obeys the laws and every replica converges to increments minus decrements"""
     @PROPERTY

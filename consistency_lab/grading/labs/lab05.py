@@ -66,7 +66,7 @@ def drain(make_projector, topic, view, checkpoints, limit: int = 1_000) -> int:
 # -- part 1: apply ----------------------------------------------------------------------------
 
 @check_for(lab=LAB, grade_id="q1_apply", points=25,
-           hint="scans[depot] += 1 for the event's depot (event.payload['depot']); location[event.key] = depot.")
+           hint="A scan counts once at its depot and places its package there.")
 def view_counts_one_scan(ns):
     """a fresh view is empty; one scan counts once at its depot and places its package there"""
     view = ns.ScanView()
@@ -79,7 +79,7 @@ def view_counts_one_scan(ns):
 
 
 @check_for(lab=LAB, grade_id="q1_apply", points=25,
-           hint="Remember the event_id of every event you applied (a set); return early when you see one again.")
+           hint="Remember the id of every event you applied; an event you have seen before changes nothing.")
 def same_scan_twice_counts_once(ns):
     """the same scan delivered twice is counted once"""
     view = ns.ScanView()
@@ -263,8 +263,8 @@ def caught_up_means_no_lag(ns):
 
 
 @check_for(lab=LAB, grade_id="q4_alarm", points=25,
-           hint="Per partition, the record at the checkpoint is its oldest unapplied one (append order); take the "
-                "smallest appended_at over partitions; age = now - appended_at.")
+           hint="In each partition the record at the checkpoint is the oldest unapplied one; the lag is how "
+                "long the oldest of those, over all partitions, has waited.")
 def age_is_that_of_the_oldest_unapplied_record(ns):
     """the age is now minus the append time of the oldest unapplied record, over all partitions"""
     # pkg004 lives in partition 0, pkg000 in partition 1: partition 0 is further behind in records,
@@ -283,7 +283,7 @@ def age_is_that_of_the_oldest_unapplied_record(ns):
 
 
 @check_for(lab=LAB, grade_id="q4_alarm", points=25,
-           hint="The rule is strict: fire when age > tolerance; an age exactly at the tolerance is still fine.")
+           hint="The rule is strict: an age exactly at the tolerance is still fine; only a longer one fires.")
 def exactly_at_the_tolerance_does_not_fire(ns):
     """at exactly the tolerance the alarm is quiet; one millisecond later it fires"""
     _, topic = hand_log([(1_000.0, scan("s1", "p1", 1, "Essen"))])
@@ -297,7 +297,7 @@ def exactly_at_the_tolerance_does_not_fire(ns):
 
 
 @check_for(lab=LAB, grade_id="q4_alarm", points=25,
-           hint="Count records and you measure the backlog's size, not its age: use appended_at, not a count.")
+           hint="Count records and you measure the backlog's size, not its age: measure time, not records.")
 def a_burst_of_young_records_is_not_a_lag(ns):
     """600 records appended a second ago do not fire a 2-minute alarm; one record 3 minutes old does"""
     burst = [(10 * MINUTE, scan(f"b{i}", f"bulk{i:04d}", 1, "Basel")) for i in range(600)]

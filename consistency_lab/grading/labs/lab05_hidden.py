@@ -122,7 +122,7 @@ def l05h_view_counts_look_alike_scans(ns):
 
 
 @check_for(lab=LAB, grade_id="q1_apply", points=25, public=False,
-           hint="Keep the state on the instance (self.scans = {} in __init__), never on the class.")
+           hint="Keep the state on each instance, never on the class, so two views never share it.")
 def l05h_views_keep_their_own_state(ns):
     """two views side by side do not share counts, locations or applied ids"""
     a, b = ns.ScanView(), ns.ScanView()
@@ -152,7 +152,7 @@ def l05h_view_every_order_of_three_versions(ns):
 # -- part 2 -----------------------------------------------------------------------------------
 
 @check_for(lab=LAB, grade_id="q2_checkpoint", points=30, public=False,
-           hint="Apply, then checkpoint; resume from checkpoints.load(p) after every restart.")
+           hint="Apply, then checkpoint; after every restart, resume from the saved checkpoint.")
 def l05h_projector_random_crash_schedules(ns):
     """12 seeds, 5 crashes each after random durable writes: the view is right, little is applied twice"""
     for seed in range(12):
@@ -250,7 +250,8 @@ def l05h_rebuild_then_the_projector_carries_on(ns):
 # -- part 4 -----------------------------------------------------------------------------------
 
 @check_for(lab=LAB, grade_id="q4_alarm", points=25, public=False,
-           hint="age = now - min(appended_at of the record at each partition's checkpoint); fire iff age > tolerance.")
+           hint="The age is how long the oldest unapplied record over all partitions has waited; only an age "
+                "above the tolerance fires.")
 def l05h_alarm_on_random_logs(ns):
     """on 40 random logs and checkpoints, age and alarm agree with the definition"""
     rng = random.Random(7)
