@@ -178,12 +178,18 @@ class LiveFigure:
         self._overlays.pop(id(artist), None)
 
     def static_key(self, extra: Any = None) -> tuple:
-        """Everything the cached background shows that can change: limits, scales, titles, labels, fixed ticks."""
-        parts: list[Any] = [tuple(self.fig.get_size_inches()), extra]
+        """Everything the cached background shows that can change: limits, scales, titles, labels, fixed ticks.
+
+        ``extra`` names whatever else the background shows (e.g. a run's digest when its data is
+        drawn statically).  A dict ``{axes: key}`` ties each key to one axes, so a change redraws
+        only that axes (when it overlaps no other) instead of the whole figure.
+        """
+        per_axes = extra if isinstance(extra, dict) else {}
+        parts: list[Any] = [tuple(self.fig.get_size_inches()), None if per_axes else extra]
         for ax in self.fig.axes:
             parts.append((ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), ax.get_title(),
                           ax.get_xlabel(), ax.get_ylabel(), _fixed_ticks(ax.xaxis), _fixed_ticks(ax.yaxis),
-                          ax.get_visible()))
+                          ax.get_visible(), per_axes.get(ax)))
         return tuple(parts)
 
     def draw(self, extra_key: Any = None) -> None:

@@ -121,7 +121,8 @@ class RaftTimelineView:
         logs.set_xticks([])
         logs.set_xlabel(f"log index (the newest {log_window} entries; numbered above)", labelpad=2)
         logs.set_ylabel("server")
-        logs.set_title("Logs: each cell is an entry and its term; filled = committed", fontsize="medium", y=1.08)
+        logs.set_title("Logs: each cell is an entry, numbered with its term where a term begins; filled = committed",
+                       fontsize="medium", y=1.08)
         for side in ("top", "right"):
             logs.spines[side].set_visible(False)
         self.logs = logs
@@ -254,6 +255,7 @@ class RaftTimelineView:
         for row, s in enumerate(self.servers):
             st = states[s]
             y = self.lane_y[s]
+            previous_term = None
             for k in range(self.window):
                 index = first + k
                 text = self._cell_text[row][k]
@@ -262,9 +264,14 @@ class RaftTimelineView:
                     cells.append([(x - 0.42, y - 0.32), (x - 0.42, y + 0.32), (x + 0.42, y + 0.32),
                                   (x + 0.42, y - 0.32)])
                     faces.append(COMMITTED if index <= st.commit else "white")
-                    text.set_position((x, y))
-                    text.set_text(str(st.log_terms[index - 1]))
-                    text.set_visible(True)
+                    term = st.log_terms[index - 1]
+                    # The term is written where a run of entries of one term starts: text is most of
+                    # a frame's drawing time, and a log is mostly long runs of one term.
+                    text.set_visible(term != previous_term)
+                    if term != previous_term:
+                        text.set_position((x, y))
+                        text.set_text(str(term))
+                    previous_term = term
                 else:
                     text.set_visible(False)
             self._commit_text[s].set_text(f"{st.last_index} / {st.commit}")

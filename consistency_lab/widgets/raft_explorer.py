@@ -103,11 +103,12 @@ class RaftExplorer(Explorer):
 
         self.view = RaftTimelineView(live.fig, SERVERS)
         live.dynamic(*self.view.dynamic_artists())
+        live.overlay(self.view.legend)  # the same for every run: rendered once, then pasted
 
     def refresh(self, result: Any, live) -> Any:
         """A new run: redraw the lanes (static until the next run, so the scrubber reuses them)."""
         self.view.show_run(result.raft_timeline, cuts=result.faults.partition_windows())
-        return result.trace_digest  # a new run is a new background
+        return {self.view.lanes: result.trace_digest}  # a new run redraws the lanes, not the ring or the logs
 
     def time_range(self, result: Any) -> tuple[float, float]:
         """The whole run, from 0 to its last event (ms)."""
