@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .labspec import LAB_FILE_RE, LabSpec, read_notebook, registry_problems, spec_from_notebook
-from .notebook_build import LabFormatError, render, sha256, student_notebook
+from .notebook_build import LabFormatError, nbgrader_source, render, sha256, student_notebook
 
-__all__ = ["MANIFEST_NAME", "BuildReport", "build_lab_bytes", "build_labs", "write_atomic"]
+__all__ = ["MANIFEST_NAME", "BuildReport", "build_lab_bytes", "build_labs", "write_atomic", "write_nbgrader_source"]
 
 MANIFEST_NAME = ".build-manifest.json"
 
@@ -43,6 +43,28 @@ def build_lab_bytes(solution_path: Path, check_registry: bool = True) -> tuple[L
             raise LabFormatError(f"{solution_path}: the checks registry disagrees with the notebook:\n  - "
                                  + "\n  - ".join(problems))
     return spec, render(student_notebook(nb, where=str(solution_path), lab=spec.lab))
+
+
+def write_nbgrader_source(solutions_dir: Path, course_dir: Path) -> list[Path]:
+    """Write ``course_dir/source/<lab>/<lab>.ipynb`` (nbgrader's layout) for every valid lab in ``solutions_dir``.
+
+    The notebooks are ``notebook_build.nbgrader_source`` of the solutions: ``nbgrader
+    generate_assignment`` then releases what ``build-labs`` writes, and ``nbgrader autograde``
+    scores each part as ``consistency-lab grade`` does.  An invalid lab raises ``LabFormatError``.
+    """
+    written = []
+    for source in sorted(solutions_dir.glob("*.ipynb")):
+        nb = read_notebook(source)
+        spec = spec_from_notebook(nb, source)
+        problems = registry_problems(spec)
+        if problems:
+            raise LabFormatError(f"{source}: the checks registry disagrees with the notebook:\n  - "
+                                 + "\n  - ".join(problems))
+        target = course_dir / "source" / spec.lab / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, render(nbgrader_source(nb, spec.lab, spec.checks_module)))
+        written.append(target)
+    return written
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -17,7 +17,8 @@ from nbformat import NotebookNode
 __all__ = [
     "BEGIN_SOLUTION", "END_SOLUTION", "BEGIN_HIDDEN", "END_HIDDEN", "HIDDEN_TAG", "CODE_STUB", "ANSWER_STUB",
     "LabFormatError", "nbgrader_meta", "is_solution_cell", "is_check_cell", "is_hidden_cell",
-    "stub_solutions", "remove_hidden_tests", "student_notebook", "render", "sha256",
+    "stub_solutions", "remove_hidden_tests", "student_notebook", "nbgrader_source", "autograder_tests",
+    "render", "sha256",
 ]
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -154,6 +155,43 @@ def student_notebook(solution: NotebookNode, where: str = "solution", lab: str =
         nbformat.validate(nb)
     except nbformat.ValidationError as exc:
         raise LabFormatError(f"{where}: the generated notebook is not valid nbformat: {exc.message}") from None
+    return nb
+
+
+def autograder_tests(lab: str, part: str, checks: str) -> str:
+    """The hidden region nbgrader runs in a check cell: it fails unless every check of ``part`` passes."""
+    return "\n".join([
+        BEGIN_HIDDEN,
+        "# nbgrader scores this cell; like `consistency-lab grade`, only when all the part's checks pass.",
+        "from consistency_lab.grading.autograde import assert_part",
+        f"assert_part({lab!r}, {part!r}, checks={checks!r})",
+        END_HIDDEN,
+    ])
+
+
+def nbgrader_source(solution: NotebookNode, lab: str, checks: str) -> NotebookNode:
+    """The solution as an nbgrader source notebook (``source/<lab>/<lab>.ipynb``) that scores like the grader.
+
+    Three differences from ``solution`` (which is not modified): cells tagged ``hidden`` are
+    dropped (nbgrader would release them); each check cell ends with :func:`autograder_tests`
+    (nbgrader runs only the notebook, so the hidden checks must be called from it); markdown
+    answers become grade cells worth 0 points (nbgrader requires a markdown solution cell to be
+    a grade cell; it lists them for manual grading, and they change no score).
+    """
+    nb = copy.deepcopy(solution)
+    cells = []
+    for cell in nb.cells:
+        if is_hidden_cell(cell):
+            continue
+        meta = nbgrader_meta(cell)
+        if is_check_cell(cell) and cell.cell_type == "code":
+            grade_id = str(meta.get("grade_id", ""))
+            part = grade_id[: -len("_check")] if grade_id.endswith("_check") else grade_id
+            cell.source = cell.source.rstrip("\n") + "\n" + autograder_tests(lab, part, checks)
+        elif is_solution_cell(cell) and cell.cell_type == "markdown":
+            meta.update(grade=True, points=0)
+        cells.append(cell)
+    nb.cells = cells
     return nb
 
 
