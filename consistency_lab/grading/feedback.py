@@ -87,8 +87,9 @@ def _feedback_blocks(student: str, results: Sequence[Graded]) -> list[Block]:
                 items = []
                 for o in outs:
                     kind = "" if o.public else " (hidden check)"
-                    if o.passed:
-                        items.append((f"passed{kind}: {o.description}", [], ""))
+                    if o.passed:  # a passing check may still carry a note (an earlier part's bug, say)
+                        items.append((f"passed{kind}: {o.description}",
+                                      o.message.splitlines() if o.message else [], ""))
                     else:
                         items.append((f"**{o.status.upper()}**{kind}: {o.description}",
                                       o.message.splitlines() if o.message else [], o.hint or ""))

@@ -62,3 +62,11 @@ def test_gradebook_has_a_column_per_part_points_possible_and_blanks_for_missing_
     assert rows[1] == ["Points Possible", "40", "60", "100", "40", "60", "100"]
     assert rows[2] == ["alice", "40", "0", "40", "", "", ""]  # no lab02 submission: blank, not zero
     assert rows[3] == ["bob", "40", "60", "100", "0", "60", "60"]
+
+
+def test_a_passing_check_keeps_its_note_in_both_formats():
+    g = graded("carol", "lab02_x", 40, 60)
+    g.outcomes[0] = Outcome("a", "q1", "keeps order", True, PASSED,
+                            message="also fails with your q0 (paging), which has a bug: see q0")
+    for page in (feedback_markdown("carol", [g]), feedback_html("carol", [g])):
+        assert "also fails with your q0 (paging)" in page
