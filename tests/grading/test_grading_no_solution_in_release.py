@@ -19,9 +19,6 @@ from consistency_lab.grading.notebook_build import BEGIN_SOLUTION, END_SOLUTION
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = sorted((ROOT / "solutions").glob("lab*.ipynb"))
 RUN = 3  # this many consecutive solution lines found together in a released file is a copied solution
-# Released files outside this brief's reach that still hold a lab solution; each has a strict xfail
-# below, so the entry must go once the file is fixed (moved under tests/grading/ or left out).
-KNOWN_LEAKS = {"tests/scenarios/test_timeline_job_hook.py": "PagedReferenceJob is lab 02's paging job (q3)"}
 _TRIVIAL = {"return", "return True", "return False", "return None", "pass", "else:", "break", "continue", "try:"}
 
 
@@ -114,8 +111,6 @@ def test_the_release_defines_no_reference_implementation(released):
     found = {rel: names for rel, src in released_sources(released).items() if (names := reference_definitions(src))}
     assert found == {}, f"reference implementations ship to students: {found}"
     for rel, src in released_sources(released).items():
-        if rel in KNOWN_LEAKS:
-            continue
         assert not re.search(r"\bReference(View|Projector)\b|\breference_(rebuild|age_ms)\b", src), rel
 
 
@@ -126,16 +121,8 @@ def all_regions() -> list[list[str]]:
 def test_no_lab_solution_source_remains_in_the_release(released):
     regions = all_regions()
     copies = {rel: runs[0] for rel, src in released_sources(released).items()
-              if rel not in KNOWN_LEAKS and (runs := copied_runs(src, regions))}
+              if (runs := copied_runs(src, regions))}
     assert copies == {}, f"solution code ships to students: {copies}"
-
-
-@pytest.mark.parametrize("rel", sorted(KNOWN_LEAKS))
-@pytest.mark.xfail(strict=True, reason="known leak in a file outside the lab sources; see KNOWN_LEAKS")
-def test_known_leaks_are_still_there(released, rel):
-    """Strict xfail: passes (and so fails the suite) once the file stops shipping a solution: drop it then."""
-    src = released_sources(released).get(rel, "")
-    assert not copied_runs(src, all_regions()), KNOWN_LEAKS[rel]
 
 
 def test_the_release_has_no_hidden_module_of_any_lab(released):

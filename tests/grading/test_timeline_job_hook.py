@@ -1,4 +1,8 @@
-"""TIMELINE.run(..., hooks={"job_factory": ...}): a lab's whole reconciliation job, measured from the outside."""
+"""TIMELINE.run(..., hooks={"job_factory": ...}): a lab's whole reconciliation job, measured from the outside.
+
+It lives under tests/grading/ because its reference job is lab 02's paging answer, and
+tests/grading/ never ships in the student release.
+"""
 
 import math
 
