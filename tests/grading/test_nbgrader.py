@@ -104,7 +104,6 @@ def course(tmp_path_factory) -> Path:
         ("solution", LAB05): lab05_mistakes.solution(),
         ("fresh", LAB05): release[LAB05],
         ("no_idempotency", LAB05): _lab05_mistake("apply without idempotency"),
-        ("checkpoint_first", LAB05): _lab05_mistake("checkpoint before apply"),
     }
     submissions = {(student, lab): _answered(release[lab], nb) for (student, lab), nb in answers.items()}
     for (student, lab), nb in submissions.items():
@@ -163,5 +162,4 @@ def test_the_scores_compared_are_not_all_alike(grader_scores, nbgrader_scores):
     assert totals[("fresh", LAB01)] == totals[("fresh", LAB05)] == 0
     assert [c for c, p in grader_scores[("unbounded", LAB01)].items() if p == 0] == ["q4_bounded_check"]
     assert [c for c, p in grader_scores[("no_idempotency", LAB05)].items() if p == 0] == ["q1_apply_check"]
-    assert [c for c, p in grader_scores[("checkpoint_first", LAB05)].items() if p == 0] == ["q2_checkpoint_check"]
     assert all(max_score > 0 for parts in nbgrader_scores.values() for _, max_score in parts.values())
