@@ -135,9 +135,10 @@ test_every_document_run_ends = _property("document")
 test_every_logistics_run_ends = _property("logistics")
 test_every_logistics_lag_run_ends = _property("logistics_lag")
 test_every_crdt_run_ends = _property("crdt")
+test_every_orders_run_ends = _property("orders")
 
 
 def test_every_scenario_is_covered():
     assert set(all_scenarios()) == {"register", "tickets", "timeline", "cart", "overload", "transactions",
-                                  "logistics", "logistics_lag", "document", "crdt"}, \
+                                  "logistics", "logistics_lag", "document", "crdt", "orders"}, \
         "a new scenario needs its own property above"
