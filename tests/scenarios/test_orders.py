@@ -1,6 +1,9 @@
 """The orders scenario: orchestrated sagas whose compensation rate an operator watches."""
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -103,3 +106,12 @@ def test_bad_parameters_are_refused_with_one_line(params, expected):
         simulate("orders", seed=0, **params)
     message = str(info.value)
     assert expected in message and "\n" not in message
+
+
+def test_the_same_run_in_another_process_with_another_string_hash_seed_is_identical():
+    code = ("from consistency_lab import simulate; r = simulate('orders', seed=5, loss=0.1, duplicate=0.3, "
+            "payment_crash_at=300.0, payment_crash_ms=200.0); print(r.trace_digest)")
+    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": h}).stdout.strip() for h in ("1", "2")}
+    here = simulate("orders", seed=5, loss=0.1, duplicate=0.3, payment_crash_at=300.0, payment_crash_ms=200.0)
+    assert digests == {here.trace_digest}
