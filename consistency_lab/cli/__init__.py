@@ -93,7 +93,12 @@ def _add_grading(sub) -> None:
     add_grading_parsers(sub)
 
 
-_EXTENSIONS = [_add_check, _add_grading]
+def _add_sweep(sub) -> None:
+    from .sweep import add_sweep_parser
+    add_sweep_parser(sub)
+
+
+_EXTENSIONS = [_add_check, _add_grading, _add_sweep]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
