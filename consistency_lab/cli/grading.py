@@ -83,6 +83,10 @@ def add_grading_parsers(subparsers: argparse._SubParsersAction) -> None:
                        help="address-space limit per kernel (RLIMIT_AS), like 512M or 2G (default 4G)")
     grade.add_argument("--cpu-seconds", type=_cpu_seconds, default=None, metavar="S",
                        help="CPU-time limit per kernel (RLIMIT_CPU), in seconds (default: none)")
+    grade.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="grade each submission as a task on the Dask cluster at ADDRESS (tcp://HOST:8786); "
+                            "default: local processes (--jobs)")
+    grade.add_argument("--quiet", action="store_true", help="no progress bar and no line per submission")
     grade.set_defaults(func=run_grade)
 
 
@@ -119,6 +123,7 @@ def run_grade(args: argparse.Namespace) -> int:
     """``consistency-lab grade PATH... --out DIR``."""
     from ..grading.grader import GradingError, Settings, grade_all, sandbox_mode
     from ..grading.feedback import progress_line, summary, write_feedback, write_gradebook_csv, write_grades_csv
+    from ..executor import progress_bar
     from ..grading.sandbox import describe
 
     settings = Settings(solutions_dir=args.solutions, jobs=args.jobs, cell_timeout=args.timeout,
@@ -134,15 +139,30 @@ def run_grade(args: argparse.Namespace) -> int:
         print(f"grade: {exc}", file=sys.stderr)
         return 2
     started = time.monotonic()
+    bars: list = []  # the bar starts with the first result: only the grader knows how many there are
 
     def progress(done: int, total: int, graded) -> None:
-        print(progress_line(done, total, graded), file=sys.stderr, flush=True)
+        if args.quiet:
+            return
+        if not bars:
+            bars.append(progress_bar(total, "grading"))
+        bar = bars[0]
+        if bar.disable:
+            print(progress_line(done, total, graded), file=sys.stderr, flush=True)
+        else:
+            bar.write(progress_line(done, total, graded), file=sys.stderr)
+            bar.update(1)
 
+    if args.scheduler and not args.quiet:
+        print(f"grading on the Dask scheduler at {args.scheduler}", file=sys.stderr, flush=True)
     try:
-        results = grade_all(args.paths, settings, progress=progress)
+        results = grade_all(args.paths, settings, progress=progress, scheduler=args.scheduler or None)
     except GradingError as exc:
         print(f"grade: {exc}", file=sys.stderr)
         return 2
+    finally:
+        for bar in bars:
+            bar.close()
     args.out.mkdir(parents=True, exist_ok=True)
     write_grades_csv(results, args.out / "grades.csv")
     write_gradebook_csv(results, args.out / "gradebook.csv")

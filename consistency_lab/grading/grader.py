@@ -25,11 +25,12 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from . import checks as _checks
 from . import runner, sandbox
@@ -448,12 +449,19 @@ def _require_kernel(name: str) -> None:
 
 
 def grade_all(paths: Sequence[Path], settings: Settings,
-              progress: Optional[Callable[[int, int, Graded], None]] = None) -> list[Graded]:
-    """Grade every submission under ``paths`` (``settings.jobs`` at a time); results sorted by student, lab."""
+              progress: Optional[Callable[[int, int, Graded], None]] = None,
+              scheduler: Any = None) -> list[Graded]:
+    """Grade every submission under ``paths`` (``settings.jobs`` at a time); results sorted by student, lab.
+
+    With ``scheduler`` (a Dask address such as ``tcp://host:8786``, or a cluster object) each
+    submission is one task on that cluster, graded there by the same :func:`grade_submission`.
+    """
     _require_kernel(settings.kernel_name)
     settings = dataclasses.replace(settings, sandbox=sandbox_mode(settings))
     specs = load_lab_specs(settings.solutions_dir)
     subs = collect_submissions(paths, specs)
+    if scheduler is not None:
+        return _grade_on_dask(subs, specs, settings, paths, scheduler, progress)
     results: list[Graded] = []
     reaper = settings.sandbox == "subreaper" and sandbox.set_subreaper(True)
     try:
@@ -467,6 +475,58 @@ def grade_all(paths: Sequence[Path], settings: Settings,
     finally:
         if reaper:
             sandbox.set_subreaper(False)
+    results.sort(key=lambda g: (g.student, g.lab, str(g.path)))
+    return results
+
+
+_DAEMON_HINT = ("a Dask worker runs each submission's runner as a child process, which daemonic workers may "
+                "not start: run the workers with DASK_DISTRIBUTED__WORKER__DAEMON=False (or dask worker --no-nanny)")
+_REAPERS = [0]
+_REAPERS_LOCK = threading.Lock()
+
+
+def _grade_task(task: tuple) -> Graded:
+    """One submission graded on a Dask worker: the local path's :func:`grade_submission`, in the same sandbox."""
+    sub, spec, settings, paths, roots = task
+    if multiprocessing.current_process().daemon:
+        raise GradingError(_DAEMON_HINT)
+    for root in roots:  # where the client found the lab's checks module (a course outside the package)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+    if spec is not None and not _checks.checks_for(spec.lab, None, include_hidden=True):
+        _checks.load_lab_checks(spec.lab, spec.checks_module, hidden=True)
+    reaper = settings.sandbox == "subreaper"
+    if reaper:
+        with _REAPERS_LOCK:  # a worker with several threads: the first task on turns it on, the last off
+            _REAPERS[0] += 1
+            if _REAPERS[0] == 1:
+                sandbox.set_subreaper(True)
+    try:
+        return grade_submission(sub, spec, settings, paths)
+    finally:
+        if reaper:
+            with _REAPERS_LOCK:
+                _REAPERS[0] -= 1
+                if _REAPERS[0] == 0:
+                    sandbox.set_subreaper(False)
+
+
+def _grade_on_dask(subs: list[Submission], specs: dict[str, LabSpec], settings: Settings, paths: Sequence[Path],
+                   scheduler: Any, progress: Optional[Callable[[int, int, Graded], None]]) -> list[Graded]:
+    """Every submission as one task on the Dask cluster at ``scheduler``; GradingError when it cannot be used."""
+    from ..executor import ExecutorError, open_executor
+
+    roots = sorted({r for spec in specs.values() for r in [_pythonpath_for(spec.checks_module)] if r})
+    tasks = [(sub, specs.get(sub.lab or ""), settings, tuple(paths), roots) for sub in subs]
+    results: list[Graded] = []
+    try:
+        with open_executor(scheduler) as ex:
+            for done, graded in enumerate(ex.map(_grade_task, tasks), start=1):
+                results.append(graded)
+                if progress:
+                    progress(done, len(tasks), graded)
+    except ExecutorError as exc:
+        raise GradingError(str(exc)) from None
     results.sort(key=lambda g: (g.student, g.lab, str(g.path)))
     return results
 
