@@ -96,7 +96,7 @@ def test_the_series_counts_every_compensating_saga_once_in_its_bucket():
 @pytest.mark.parametrize("params, expected", [
     ({"decline": 1.5}, "decline=1.5 must be a number between 0 and 1"),
     ({"order_rps": -1}, "order_rps=-1 must be a number between 0 and"),
-    ({"max_attempts": 0}, "max_attempts=0 must be an integer between 1 and 20"),
+    ({"max_attempts": 0}, "max_attempts=0 must be an integer between 1 and 10"),
     ({"order_rps": 2000.0, "duration_ms": 3000.0}, "is more than one orders run simulates"),
     ({"duration_ms": 30_000.0, "order_rps": 1.0, "timeout_ms": 10_000.0, "bucket_ms": 10.0},
      "bucket_ms=10 must be at least"),
