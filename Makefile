@@ -9,6 +9,7 @@ SHARE  := $(VENV)/share/jupyter
 KERNEL := $(SHARE)/kernels/python3/kernel.json
 SERVER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.json
 LAB_OVERRIDES := $(SHARE)/lab/settings/overrides.json
+PAGE_CONFIG := $(VENV)/etc/jupyter/labconfig/page_config.json
 WORKSPACES ?= $(CURDIR)/$(VENV)/share/jupyter/lab/workspaces
 BROWSER_TEST := MPLBACKEND=Agg $(PY) -m pytest tests/browser -rs
 
@@ -44,7 +45,12 @@ $(SERVER_CONFIG): etc/jupyter/jupyter_server_config.json | $(STAMP)
 $(LAB_OVERRIDES): etc/jupyter/overrides.json | $(STAMP)
 	@mkdir -p $(@D) && cp $< $@
 
-jupyter-setup: $(STAMP) $(KERNEL) $(SERVER_CONFIG) $(LAB_OVERRIDES)
+# nbgrader (in the test extra, for the instructors' agreement test) switches on its menus and
+# server extensions wherever it is installed; the course's own JupyterLab keeps them off.
+$(PAGE_CONFIG): etc/jupyter/page_config.json | $(STAMP)
+	@mkdir -p $(@D) && cp $< $@
+
+jupyter-setup: $(STAMP) $(KERNEL) $(SERVER_CONFIG) $(LAB_OVERRIDES) $(PAGE_CONFIG)
 
 # JupyterLab keeps its layout (open notebooks, file browser folder) in a workspace. The course's
 # own lives in .venv: the first `make lab` opens the index with the file browser at the course

@@ -3,6 +3,7 @@
 import fnmatch
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -85,6 +86,20 @@ def test_no_news_prompt_and_no_update_check(lab):
     defaults = {key: prop.get("default") for key, prop in setting["schema"]["properties"].items()}
     assert defaults["fetchNews"] == "false"  # "none" would ask the student on first start
     assert defaults["checkForUpdates"] is False
+
+
+@needs_venv
+def test_nbgraders_menus_and_server_extensions_are_off_in_the_course(lab):
+    """nbgrader comes with the test tools; a student's JupyterLab must not grow its menus."""
+    request = urllib.request.Request(lab.url("/lab"), headers={"Authorization": f"token {lab.token}"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        page = reply.read().decode()
+    config = json.loads(re.search(r'<script id="jupyter-config-data"[^>]*>(.*?)</script>', page, re.S).group(1))
+    disabled = config.get("disabledExtensions", [])
+    assert "@jupyter/nbgrader" in disabled
+    with pytest.raises(urllib.error.HTTPError) as missing:  # the formgrader's page is not served
+        lab.api("/formgrader")
+    assert missing.value.code == 404
 
 
 @needs_venv
