@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -462,21 +461,28 @@ def grade_all(paths: Sequence[Path], settings: Settings,
     subs = collect_submissions(paths, specs)
     if scheduler is not None:
         return _grade_on_dask(subs, specs, settings, paths, scheduler, progress)
+    from ..executor import open_executor
+
     results: list[Graded] = []
+    tasks = [(sub, specs.get(sub.lab or ""), settings, paths) for sub in subs]
     reaper = settings.sandbox == "subreaper" and sandbox.set_subreaper(True)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
-            futures = [pool.submit(grade_submission, sub, specs.get(sub.lab or ""), settings, paths) for sub in subs]
-            for done, future in enumerate(as_completed(futures), start=1):
-                graded = future.result()
+        # Threads: each task starts (and waits for) its own runner process.
+        with open_executor(None, settings.jobs, threads=True) as ex:
+            for done, graded in enumerate(ex.map(_grade_local, tasks), start=1):
                 results.append(graded)
                 if progress:
-                    progress(done, len(futures), graded)
+                    progress(done, len(tasks), graded)
     finally:
         if reaper:
             sandbox.set_subreaper(False)
     results.sort(key=lambda g: (g.student, g.lab, str(g.path)))
     return results
+
+
+def _grade_local(task: tuple) -> Graded:
+    """One submission graded from this process (the grader is already the subreaper, if one is needed)."""
+    return grade_submission(*task)
 
 
 _DAEMON_HINT = ("a Dask worker runs each submission's runner as a child process, which daemonic workers may "
