@@ -73,7 +73,7 @@ def test_oversized_workloads_are_refused_up_front_naming_the_limit():
     with pytest.raises(ValueError, match=r"clients × operations = 6400000 is more than one register run "
                                          r"simulates; allowed: at most 10000"):
         simulate("register", seed=0, clients=64, operations=100_000)
-    with pytest.raises(ValueError, match=r"posts \+ follows = 2000000 .* at most 10000"):
+    with pytest.raises(ValueError, match=r"posts \+ follows \+ burst_posts = 2000000 .* at most 10000"):
         simulate("timeline", seed=0, posts=1_000_000, follows=1_000_000)
     with pytest.raises(ValueError, match=r"carts × events_per_cart"):
         simulate("cart", seed=0, carts=100_000, events_per_cart=10)
