@@ -102,6 +102,7 @@ class SagaParticipant(Node):
                  region: Optional[str] = None) -> None:
         self.fail_rate = probability("fail_rate", fail_rate)
         self.outcomes: dict[str, bool] = {}
+        self._reasons: dict[str, str] = {}  # key -> why the first do failed ("" when it succeeded)
         self.undone: dict[str, bool] = {}  # key -> True if an executed do was undone, False if a tombstone
         self.do_effects: dict[str, int] = {}
         self.undo_effects: dict[str, int] = {}
@@ -115,13 +116,15 @@ class SagaParticipant(Node):
         if msg.action == "do":
             if key in self.outcomes:
                 self.duplicates_suppressed += 1
-                ok, reason = self.outcomes[key], "repeat"
+                # The stored answer, reason included: a retried charge that was refused is still refused.
+                ok, reason = self.outcomes[key], self._reasons[key]
             elif key in self.undone:
                 ok, reason = False, "aborted: already compensated"
             else:
                 ok = not (self.fail_rate and self._rng.random() < self.fail_rate)
                 reason = "" if ok else "refused"
                 self.outcomes[key] = ok
+                self._reasons[key] = reason
                 if ok:
                     self.do_effects[key] = self.do_effects.get(key, 0) + 1
         else:

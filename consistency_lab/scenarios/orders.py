@@ -170,7 +170,6 @@ def _run_orders(seed: int, p: dict, hooks: dict) -> OrdersResult:
         "stuck": sm["stuck"],
         "unfinished": unfinished,
         "compensation_rate": compensation_rate(sm["compensated"] + sm["stuck"], len(finished)),
-        # A refusal answered to a retried charge comes back as "repeat": still a decline, not a timeout.
         "declined": sum(r.reason not in ("", "no answer") for r in records),
         "timed_out": sum(r.reason == "no answer" for r in records),
         "compensations_applied": sm["compensation_effects"],

@@ -298,6 +298,14 @@ def test_compensation_rate_metric():
     assert saga_metrics(*run_sagas(0, fail=1.0))["compensation_rate"] == 1.0
 
 
+def test_a_retried_refused_step_is_still_refused_with_its_reason():
+    # Loss makes the orchestrator retry; the participant answers a retry with the stored outcome.
+    orch, parts = run_sagas(2, loss=0.3, duplicate=0.5, fail=1.0, crash_orchestrator=False)
+    assert sum(p.duplicates_suppressed for p in parts) > 0
+    reasons = {r.reason for r in orch.sagas.values() if r.status == "compensated"}
+    assert reasons <= {"refused", "no answer"} and "refused" in reasons
+
+
 def test_saga_rejects_bad_input():
     sim = Simulation(0)
     net = Network(sim)
