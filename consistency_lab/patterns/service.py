@@ -42,7 +42,7 @@ from ..latency import Latency, parse_latency
 from ..sim import Simulation
 from ..validation import choice, count, non_negative, number, positive
 
-__all__ = ["Call", "Slowdown", "CapacityService", "SHEDDING_MODES", "OUTCOMES", "mmc_expectations"]
+__all__ = ["Call", "Slowdown", "CapacityService", "SHEDDING_MODES", "OUTCOMES", "mmc_expectations", "call_with_timeout"]
 
 #: How a store can shed load.
 SHEDDING_MODES = ("off", "queue", "deadline")
@@ -118,6 +118,31 @@ class _Job:
         self.arrived = arrived
         self.started = math.nan
         self.service_ms = 0.0
+
+
+def call_with_timeout(sim: Simulation, service: "CapacityService", call: Call, timeout_ms: float,
+                      on_outcome: Callable[[str], None]) -> None:
+    """Send ``call`` to ``service`` and report exactly once: its outcome, or "timeout" after ``timeout_ms``.
+
+    On a timeout the call is marked abandoned (work still queued for it is wasted, as the
+    service's counters show) and a late answer is ignored.
+    """
+    state = {"open": True}
+
+    def answered(outcome: str) -> None:
+        if state["open"]:
+            state["open"] = False
+            timer.cancel()
+            on_outcome(outcome)
+
+    def timed_out() -> None:
+        if state["open"]:
+            state["open"] = False
+            call.abandoned = True
+            on_outcome("timeout")
+
+    timer = sim.schedule(timeout_ms, timed_out)
+    service.handle(call, sim.now + timeout_ms, answered)
 
 
 class CapacityService:

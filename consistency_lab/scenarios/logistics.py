@@ -50,7 +50,7 @@ from typing import Any, Optional
 
 from ..latency import parse_latency
 from ..metrics import percentile, rate
-from ..patterns.service import Call, CapacityService
+from ..patterns.service import Call, CapacityService, call_with_timeout
 from ..sim import Simulation
 from ..streams.consumer import ConsumerGroup
 from ..streams.lineage import Journey, Lineage
@@ -220,14 +220,7 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
             sim.schedule(outage.start_ms, take_down, groups[outage.service])
 
         def start_scan(scan: ScanRecord) -> None:
-            call = Call(0, 0, sim.now, service_time=lat["store_ms"])
-            state = {"waiting": True}
-
-            def reply(outcome: str) -> None:
-                if not state["waiting"]:
-                    return
-                state["waiting"] = False
-                timer.cancel()
+            def done(outcome: str) -> None:
                 if outcome == "ok":
                     # Recording the scan and appending its event are one step (an outbox), so an
                     # acknowledged scan is never missing from the log.
@@ -235,23 +228,14 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
                         lineage.record(scan.scan_id, "written", "scan_store")
                     log.append("scans", Event(scan.scan_id, scan.scan_id, "ScanRecorded", {"route": scan.route},
                                               produced_at=sim.now, source="scan_store"))
-                    scan.outcome = "ok"
-                else:
-                    scan.outcome = f"{outcome} at scan_store"
+                elif outcome == "timeout" and lineage is not None:
+                    lineage.record(scan.scan_id, "lost", "scan_store", "timeout")
+                scan.outcome = "ok" if outcome == "ok" else f"{outcome} at scan_store"
                 scan.done_ms = sim.now
                 acknowledged(scan)
 
-            def give_up() -> None:
-                if state["waiting"]:
-                    state["waiting"] = False
-                    call.abandoned = True
-                    if lineage is not None:
-                        lineage.record(scan.scan_id, "lost", "scan_store", "timeout")
-                    scan.outcome, scan.done_ms = "timeout at scan_store", sim.now
-                    acknowledged(scan)
-
-            timer = sim.schedule(p["call_timeout_ms"], give_up)
-            store.handle(call, sim.now + p["call_timeout_ms"], reply)
+            call_with_timeout(sim, store, Call(0, 0, sim.now, service_time=lat["store_ms"]), p["call_timeout_ms"],
+                              done)
 
         if arch == "cqrs":
             reads = DownableService(CapacityService("read_model", sim, workers=p["service_workers"],
@@ -271,28 +255,13 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
         return views[name].count(route), groups[name].backlog_age_ms()
 
     def start_query(q: QueryRecord) -> None:
-        call = Call(0, 0, sim.now, service_time=read_cost)
-        state = {"waiting": True}
-
-        def reply(outcome: str) -> None:
-            if not state["waiting"]:
-                return
-            state["waiting"] = False
-            timer.cancel()
+        def done(outcome: str) -> None:
             q.outcome, q.done_ms = outcome, sim.now
             if outcome == "ok":
                 q.answer, q.lag_ms = answer_of(q.route)
             settle()
 
-        def give_up() -> None:
-            if state["waiting"]:
-                state["waiting"] = False
-                call.abandoned = True
-                q.outcome, q.done_ms = "timeout", sim.now
-                settle()
-
-        timer = sim.schedule(p["call_timeout_ms"], give_up)
-        reads.handle(call, sim.now + p["call_timeout_ms"], reply)
+        call_with_timeout(sim, reads, Call(0, 0, sim.now, service_time=read_cost), p["call_timeout_ms"], done)
 
     route_rng = sim.rng("routes")
     scan_gaps, query_gaps = sim.rng("arrivals"), sim.rng("queries")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..latency import Latency
-from ..patterns.service import Call, CapacityService
+from ..patterns.service import Call, CapacityService, call_with_timeout
 from ..sim import Simulation
 from ..streams.lineage import Lineage
 from ..streams.log import Event
@@ -118,14 +118,8 @@ class Coordinator:
 
     def _call(self, scan: ScanRecord, i: int) -> None:
         svc = self.services[i]
-        call = Call(0, 0, self.sim.now, service_time=self.costs[i])
-        state = {"waiting": True}
 
-        def reply(outcome: str) -> None:
-            if not state["waiting"]:
-                return
-            state["waiting"] = False
-            timer.cancel()
+        def done(outcome: str) -> None:
             if outcome != "ok":
                 self._fail(scan, i, f"{outcome} at {svc.name}")
                 return
@@ -136,15 +130,8 @@ class Coordinator:
                 scan.outcome, scan.done_ms = "ok", self.sim.now
                 self.on_done(scan)
 
-        def give_up() -> None:
-            if state["waiting"]:
-                state["waiting"] = False
-                call.abandoned = True
-                self._fail(scan, i, f"timeout at {svc.name}")
-
-        timer = self.sim.schedule(self.timeout_ms, give_up)
         self._note(scan, "delivered", svc.name, "called, waiting")
-        svc.handle(call, self.sim.now + self.timeout_ms, reply)
+        call_with_timeout(self.sim, svc, Call(0, 0, self.sim.now, service_time=self.costs[i]), self.timeout_ms, done)
 
     def _fail(self, scan: ScanRecord, i: int, why: str) -> None:
         self._note(scan, "lost", self.services[i].name, why)
