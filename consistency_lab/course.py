@@ -31,9 +31,10 @@ TOP_FILES = ("pyproject.toml", "environment.yml", "requirements.txt", "Makefile"
 STUDENT_README = "etc/release/README.md"
 _COURSE_PLACEHOLDER = "<!-- release: the course table is copied here from the instructor README -->"
 # Left out of the student copy: grader tests (they hold fixtures with hidden checks), the
-# grader benchmark (it needs those fixtures), tests of the instructor's repo (CI script,
+# grading benchmarks (they need those fixtures), tests of the instructor's repo (CI script,
 # solutions) and the student README's source (it becomes README.md).
-_EXCLUDED = {"tests/grading", "benchmarks/bench_grader.py", "tests/repo/test_instructor_repo.py", "etc/release"}
+_EXCLUDED = {"tests/grading", "benchmarks/bench_grader.py", "benchmarks/bench_dask.py",
+             "tests/repo/test_instructor_repo.py", "etc/release"}
 _JUNK = ("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis", ".ruff_cache")
 _TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".txt", ".toml", ".yml", ".yaml", ".cfg", ".ini", ".json", ".csv", ""}
 

@@ -55,6 +55,10 @@ def test_release_of_this_repo_has_no_solutions_and_no_hidden_checks(tmp_path, so
     assert (dest / "consistency_lab" / "grading" / "checks.py").exists()  # students need check()
     assert not (dest / "solutions").exists() and not (dest / "tests" / "grading").exists()
     assert not (dest / "benchmarks" / "bench_grader.py").exists()
+    assert not (dest / "benchmarks" / "bench_dask.py").exists()
+    # Nothing shipped may need the grader's fixtures, which stay behind.
+    assert not [p for p in dest.rglob("*.py") if "tests/grading/fixtures" in p.read_text(errors="replace")
+                or '"tests" / "grading"' in p.read_text(errors="replace")]
     assert not list(dest.rglob("*_hidden.py")) and not list(dest.rglob("__pycache__"))
     text = all_text(dest)
     for secret in HIDDEN_NAMES + ["SECRET-", "### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS"]:
