@@ -47,6 +47,9 @@ def add_grading_parsers(subparsers: argparse._SubParsersAction) -> None:
                        help="lab sources (default: solutions)")
     build.add_argument("--labs", type=Path, default=Path("labs"), metavar="DIR",
                        help="where student notebooks go (default: labs)")
+    build.add_argument("--nbgrader", type=Path, metavar="COURSE",
+                       help="instead, write nbgrader's COURSE/source/<lab>/<lab>.ipynb (the labs as an nbgrader "
+                            "course)")
     build.set_defaults(func=run_build_labs)
 
     rel = subparsers.add_parser(
@@ -92,8 +95,24 @@ def add_grading_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 def run_build_labs(args: argparse.Namespace) -> int:
     """``consistency-lab build-labs``."""
-    from ..grading.build import build_labs
+    from ..grading.build import build_labs, write_nbgrader_source
+    from ..grading.notebook_build import LabFormatError
 
+    if args.nbgrader is not None:
+        if args.check or args.force:
+            print("build-labs: --nbgrader writes nbgrader's source/ and takes neither --check nor --force",
+                  file=sys.stderr)
+            return 2
+        try:
+            written = write_nbgrader_source(args.solutions, args.nbgrader)
+        except LabFormatError as exc:
+            print(f"build-labs: {exc}", file=sys.stderr)
+            return 1
+        for path in written:
+            print(f"wrote {path}")
+        if not written:
+            print(f"no lab sources in {args.solutions}; nothing to write")
+        return 0
     report = build_labs(args.solutions, args.labs, check=args.check, force=args.force)
     for line in report.lines:
         print(line)

@@ -59,6 +59,17 @@ def test_write_nbgrader_source_uses_nbgraders_layout(solutions_dir, tmp_path):
     assert BEGIN_HIDDEN in written[0].read_text(encoding="utf-8")
 
 
+def test_build_labs_nbgrader_writes_the_same_source(solutions_dir, tmp_path, capsys):
+    from consistency_lab.cli import main
+
+    assert main(["build-labs", "--solutions", str(solutions_dir), "--nbgrader", str(tmp_path / "cli")]) == 0
+    written = tmp_path / "cli" / "source" / LAB / f"{LAB}.ipynb"
+    assert "wrote" in capsys.readouterr().out
+    assert written.read_bytes() == write_nbgrader_source(solutions_dir, tmp_path / "api")[0].read_bytes()
+    assert main(["build-labs", "--nbgrader", str(tmp_path), "--check"]) == 2
+    assert "takes neither --check nor --force" in capsys.readouterr().err
+
+
 def _add(a, b):
     return a + b
 
