@@ -4,13 +4,14 @@ import csv
 import importlib.util
 import time
 
+import distributed  # a core dependency: missing means a broken install, never a skip
 import pytest
 
 from consistency_lab import simulate
 from consistency_lab.cli import main
 from consistency_lab.cli.sweep import MAX_RUNS, parse_seeds
+from optional_tools import require
 
-distributed = pytest.importorskip("distributed")
 
 GRID = ["--seeds", "1-20", "--param", "mode=quorum,async", "--param", "r=2,1"]  # 2 params x 2 values x 20 seeds
 
@@ -119,7 +120,8 @@ def test_parquet_without_an_engine_says_to_use_csv(tmp_path, capsys, monkeypatch
 
 
 def test_parquet_has_the_csv_rows(local_csv, tmp_path):
-    pq = pytest.importorskip("pyarrow.parquet")
+    require(importlib.util.find_spec("pyarrow") is not None, "pyarrow (to write .parquet)", "pip install pyarrow")
+    import pyarrow.parquet as pq
     out = tmp_path / "r.parquet"
     assert main(["sweep", "register", *GRID, "--jobs", "2", "--quiet", "--out", str(out)]) == 0
     table = pq.read_table(out).to_pylist()

@@ -7,6 +7,7 @@ import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import distributed  # a core dependency: missing means a broken install, never a skip
 import pytest
 import lab99_submissions as submissions
 
@@ -14,7 +15,6 @@ from consistency_lab.cli import main
 from consistency_lab.grading.build import build_lab_bytes
 from consistency_lab.grading.grader import Settings, grade_all
 
-distributed = pytest.importorskip("distributed")
 
 TIMEOUT = "4"
 
