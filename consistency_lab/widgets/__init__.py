@@ -8,6 +8,8 @@ explorers without a browser.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .base import Explorer
 from .document_explorer import DocumentExplorer
 from .logistics_explorer import LogisticsExplorer
@@ -33,7 +35,7 @@ EXPLORERS: dict[str, type[Explorer]] = {
 }
 
 
-def explore(name: str, **initial):
+def explore(name: str, **initial: Any) -> "Explorer":
     """Build the explorer called ``name`` (see ``EXPLORERS``) with optional starting values."""
     try:
         cls = EXPLORERS[name]

@@ -39,11 +39,16 @@ from __future__ import annotations
 import html
 import math
 import time
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import ipywidgets as W
 
 from ..tables import format_value
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from ..plots.live import LiveFigure
 
 __all__ = ["Explorer", "figure_png", "slider", "float_slider", "dropdown", "toggle", "metrics_html",
            "format_metric", "CONTROL_WIDTH_PX"]
@@ -382,7 +387,7 @@ class Explorer:
             self.hints[name].value = (f"<span style='color:#666;font-size:85%'>{html.escape(hint)}</span>"
                                       if hint else "")
 
-    def figure(self):
+    def figure(self) -> "Figure":
         """The explorer's figure (drawn at ``pixel_ratio`` x the display density)."""
         if type(self).setup is Explorer.setup:  # legacy explorer: clear and rebuild for each result
             if self._fig is None:
@@ -396,7 +401,7 @@ class Explorer:
             return self._fig
         return self.live_figure().fig
 
-    def live_figure(self):
+    def live_figure(self) -> "LiveFigure":
         """The :class:`~consistency_lab.plots.live.LiveFigure`, built (``setup``) on first use."""
         if self.live is None:
             from ..plots.live import LiveFigure
