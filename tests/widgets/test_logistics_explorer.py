@@ -4,20 +4,12 @@ import pytest
 
 from consistency_lab.widgets import EXPLORERS, explore
 from consistency_lab.widgets.logistics_explorer import RUN, LogisticsExplorer
+from explorer_moves import changed
 
 
 @pytest.fixture(scope="module")
 def explorer():
     return explore("logistics")
-
-
-def _changed(e, **values):
-    """Set ``values`` from the defaults and return (result before, result after, image changed)."""
-    e.reset()
-    before, png = e.result, e.image.value
-    e.set(**values)
-    assert e.error is None, e.error
-    return before, e.result, e.image.value != png
 
 
 def test_registered_and_defaults_are_orchestration_with_tracking_down(explorer):
@@ -30,22 +22,22 @@ def test_registered_and_defaults_are_orchestration_with_tracking_down(explorer):
 
 
 def test_architecture_moves_failures_into_lag(explorer):
-    before, after, drawn = _changed(explorer, architecture="choreography")
+    before, after, drawn = changed(explorer, architecture="choreography")
     assert drawn and after.params["architecture"] == "choreography"
     assert before.metrics["scan_success_rate"] < 1.0 == after.metrics["scan_success_rate"]
     assert after.metrics["read_lag_max_s"] >= 0.7  # tracking's view waited out the 800 ms outage
 
 
 def test_load_queries_outage_length_and_projector_reach_the_run(explorer):
-    _, after, drawn = _changed(explorer, scan_rps=600)
+    _, after, drawn = changed(explorer, scan_rps=600)
     assert drawn and after.params["scan_rps"] == 600.0
-    _, after, _ = _changed(explorer, query_rps=0)
+    _, after, _ = changed(explorer, query_rps=0)
     assert after.metrics["queries"] == 0
-    before, after, drawn = _changed(explorer, outage_ms=300)
+    before, after, drawn = changed(explorer, outage_ms=300)
     assert drawn and after.params["outage_ms"] == 300.0
     assert 0 < after.metrics["scans_failed"] < before.metrics["scans_failed"]  # a shorter outage, fewer failures
-    _, slow, _ = _changed(explorer, architecture="cqrs", outage_service="none", projector_per_s=100)
-    _, fast, _ = _changed(explorer, architecture="cqrs", outage_service="none", projector_per_s=3000)
+    _, slow, _ = changed(explorer, architecture="cqrs", outage_service="none", projector_per_s=100)
+    _, fast, _ = changed(explorer, architecture="cqrs", outage_service="none", projector_per_s=3000)
     assert slow.params["projector_ms"] == pytest.approx(10.0) and fast.params["projector_ms"] == pytest.approx(1 / 3)
     assert slow.metrics["read_lag_max_s"] > 3 * fast.metrics["read_lag_max_s"]
 

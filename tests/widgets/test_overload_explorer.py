@@ -6,20 +6,12 @@ import pytest
 
 from consistency_lab.widgets import EXPLORERS, explore
 from consistency_lab.widgets.overload_explorer import CAPACITY_RPS, OverloadExplorer
+from explorer_moves import changed
 
 
 @pytest.fixture(scope="module")
 def explorer():
     return explore("overload")
-
-
-def _changed(e, **values):
-    """Set ``values`` from the defaults and return (result before, result after, images differ)."""
-    e.reset()
-    before, png = e.result, e.image.value
-    e.set(**values)
-    assert e.error is None, e.error
-    return before, e.result, e.image.value != png
 
 
 def test_registered_and_defaults_are_the_chapter_peak(explorer):
@@ -31,7 +23,7 @@ def test_registered_and_defaults_are_the_chapter_peak(explorer):
 
 
 def test_load_moves_success_and_latency(explorer):
-    before, after, drawn = _changed(explorer, load_pct=50, fault=False)
+    before, after, drawn = changed(explorer, load_pct=50, fault=False)
     assert after.params["rps"] == pytest.approx(0.5 * CAPACITY_RPS) and drawn
     assert after.metrics["success_rate"] == 1.0
     explorer.set(load_pct=140)
@@ -40,7 +32,7 @@ def test_load_moves_success_and_latency(explorer):
 
 
 def test_retry_policies_reach_the_clients(explorer):
-    before, immediate, drawn = _changed(explorer, retry="immediate")
+    before, immediate, drawn = changed(explorer, retry="immediate")
     # At the default peak every retry fails too: the success line stays, the store's queue grows.
     assert before.metrics["retries_sent"] == 0 < immediate.metrics["retries_sent"] and drawn
     assert "retries per request" in explorer.table.value
@@ -54,13 +46,13 @@ def test_retry_policies_reach_the_clients(explorer):
 
 def test_retries_redraw_when_they_change_who_succeeds(explorer):
     # A client that gives up after 100 ms on a busy healthy store: each retry queues behind abandoned work.
-    before, retried, drawn = _changed(explorer, fault=False, load_pct=95, client_timeout_ms=100, retry="immediate")
+    before, retried, drawn = changed(explorer, fault=False, load_pct=95, client_timeout_ms=100, retry="immediate")
     explorer.set(retry="none")
     assert retried.metrics["success_rate"] < explorer.result.metrics["success_rate"] - 0.2 and drawn
 
 
 def test_the_fault_and_its_slowdown(explorer):
-    before, healthy, drawn = _changed(explorer, fault=False)
+    before, healthy, drawn = changed(explorer, fault=False)
     assert healthy.params["index_slowdown"] == 1.0 and drawn
     assert healthy.metrics["success_rate"] > before.metrics["success_rate"]
     assert math.isnan(healthy.metrics["fault_success_rate"])
@@ -72,14 +64,14 @@ def test_the_fault_and_its_slowdown(explorer):
 
 
 def test_shedding_refuses_early_and_saves_the_requests_after_the_fault(explorer):
-    before, shed, drawn = _changed(explorer, shedding="deadline")
+    before, shed, drawn = changed(explorer, shedding="deadline")
     assert before.metrics["store_shed"] == 0 < shed.metrics["store_shed"] and drawn
     assert shed.metrics["success_rate"] > before.metrics["success_rate"] + 0.2
     assert shed.metrics["wasted_share"] < before.metrics["wasted_share"]
 
 
 def test_the_breaker_opens_and_fails_fast(explorer):
-    before, broken, drawn = _changed(explorer, retry="immediate", breaker=True)
+    before, broken, drawn = changed(explorer, retry="immediate", breaker=True)
     assert broken.params["breaker"] is True and drawn
     assert broken.metrics["breaker_trips"] > 0 and broken.metrics["breaker_rejections"] > 0
     explorer.set(fault=False, load_pct=50)
@@ -87,7 +79,7 @@ def test_the_breaker_opens_and_fails_fast(explorer):
 
 
 def test_client_timeout_reaches_the_client(explorer):
-    before, short, drawn = _changed(explorer, client_timeout_ms=100, fault=False, load_pct=95)
+    before, short, drawn = changed(explorer, client_timeout_ms=100, fault=False, load_pct=95)
     assert short.params["client_timeout_ms"] == 100.0 and drawn
     explorer.set(client_timeout_ms=1000)
     # A 100 ms patience fails requests the store answers within the tiers' timeouts.

@@ -6,20 +6,12 @@ import pytest
 
 from consistency_lab.widgets import EXPLORERS, explore
 from consistency_lab.widgets.timeline_explorer import TimelineExplorer, success_text
+from explorer_moves import changed
 
 
 @pytest.fixture(scope="module")
 def explorer():
     return explore("timeline")
-
-
-def _changed(e, **values):
-    """Set ``values`` from the defaults: (result before, result after, images differ)."""
-    e.reset()
-    before, png = e.result, e.image.value
-    e.set(**values)
-    assert e.error is None, e.error
-    return before, e.result, e.image.value != png
 
 
 def test_registered_and_starts_at_the_end_of_a_converged_run(explorer):
@@ -31,7 +23,7 @@ def test_registered_and_starts_at_the_end_of_a_converged_run(explorer):
 
 
 def test_without_the_daemon_drift_stays_and_there_is_no_success_rate(explorer):
-    before, off, drawn = _changed(explorer, reconciliation=False)
+    before, off, drawn = changed(explorer, reconciliation=False)
     assert off.params["reconciliation"] == "off" and drawn
     assert off.metrics["divergent_timelines_final"] > 0 and off.metrics["repairs"] == 0
     assert explorer.metrics(off)["success"] == "no repairs" and "no repairs" in explorer.table.value
@@ -40,20 +32,20 @@ def test_without_the_daemon_drift_stays_and_there_is_no_success_rate(explorer):
 
 
 def test_loss_interval_and_grace_reach_the_run(explorer):
-    _b, lossless, drawn = _changed(explorer, loss=0.0)
+    _b, lossless, drawn = changed(explorer, loss=0.0)
     assert lossless.metrics["events_lost"] == 0 and drawn
-    _b, slow, drawn = _changed(explorer, scan_interval_ms=2000)
+    _b, slow, drawn = changed(explorer, scan_interval_ms=2000)
     assert slow.metrics["convergence_bound_s"] == pytest.approx(6.0) and drawn  # 30 users / 10 per pass x 2 s
-    before, graced, drawn = _changed(explorer, grace_ms=1000, burst_posts=1000)
+    before, graced, drawn = changed(explorer, grace_ms=1000, burst_posts=1000)
     explorer.set(grace_ms=0)
     assert graced.metrics["false_repairs"] < explorer.result.metrics["false_repairs"] and drawn
     assert graced.metrics["deferred"] > 0
 
 
 def test_a_burst_and_an_outage_age_the_backlog(explorer):
-    before, burst, drawn = _changed(explorer, burst_posts=1500)
+    before, burst, drawn = changed(explorer, burst_posts=1500)
     assert burst.metrics["backlog_age_max_s"] > 1.0 > 10 * before.metrics["backlog_age_max_s"] and drawn
-    _b, outage, drawn = _changed(explorer, outage_ms=2000)
+    _b, outage, drawn = changed(explorer, outage_ms=2000)
     assert outage.metrics["backlog_age_max_s"] == pytest.approx(2.0, abs=0.25) and drawn
 
 
