@@ -44,7 +44,7 @@ import sys
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 __all__ = ["MODES", "TOKEN_VAR", "choose", "describe", "bwrap_works", "memory_bytes", "format_bytes",
            "hidden_paths", "kernel_command", "enter", "set_subreaper", "descendants", "kill_descendants",
@@ -332,15 +332,12 @@ def _reap(pids: Iterable[int]) -> None:
             pass  # not our child (another subreaper, or already reaped)
 
 
-def kill_descendants(pid: int, rounds: int = 50) -> int:
-    """SIGKILL every descendant of ``pid`` until none is left (new forks included); return how many were killed.
-
-    Call it from ``pid`` itself or its parent while ``pid`` is a subreaper: orphans of the
-    killed processes then reparent to it and show up in the next round.
-    """
+def _kill_until_gone(find_alive: Callable[[], list[int]], rounds: int,
+                     after_round: Optional[Callable[[], None]] = None) -> set[int]:
+    """SIGKILL what ``find_alive`` returns, round after round (new forks appear), until it returns nothing."""
     killed: set[int] = set()
     for _ in range(rounds):
-        alive = [p for p in descendants(pid) if not _is_zombie(p)]
+        alive = find_alive()
         if not alive:
             break
         for p in alive:
@@ -350,9 +347,21 @@ def kill_descendants(pid: int, rounds: int = 50) -> int:
             except OSError:
                 pass
         time.sleep(0.01)
-        if pid == os.getpid():
-            _reap(descendants(pid))
-    if pid == os.getpid():
+        if after_round is not None:
+            after_round()
+    return killed
+
+
+def kill_descendants(pid: int, rounds: int = 50) -> int:
+    """SIGKILL every descendant of ``pid`` until none is left (new forks included); return how many were killed.
+
+    Call it from ``pid`` itself or its parent while ``pid`` is a subreaper: orphans of the
+    killed processes then reparent to it and show up in the next round.
+    """
+    ours = pid == os.getpid()
+    reap = (lambda: _reap(descendants(pid))) if ours else None
+    killed = _kill_until_gone(lambda: [p for p in descendants(pid) if not _is_zombie(p)], rounds, reap)
+    if ours:
         _reap(descendants(pid))
     return len(killed)
 
@@ -369,8 +378,8 @@ def _is_zombie(pid: int) -> bool:
 def kill_tagged(token: str, rounds: int = 50) -> int:
     """SIGKILL every live process whose environment carries ``TOKEN_VAR=token``; reap those that are our children."""
     needle = f"{TOKEN_VAR}={token}".encode()
-    killed: set[int] = set()
-    for _ in range(rounds):
+
+    def tagged() -> list[int]:
         alive = []
         for entry in os.listdir("/proc") if os.path.isdir("/proc/self") else []:
             if not entry.isdigit() or int(entry) == os.getpid():
@@ -381,15 +390,9 @@ def kill_tagged(token: str, rounds: int = 50) -> int:
                         alive.append(int(entry))
             except OSError:
                 continue
-        if not alive:
-            break
-        for p in alive:
-            try:
-                os.kill(p, signal.SIGKILL)
-                killed.add(p)
-            except OSError:
-                pass
-        time.sleep(0.01)
+        return alive
+
+    killed = _kill_until_gone(tagged, rounds)
     _reap(killed)
     return len(killed)
 
