@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Mapping, Optional
 
-from .checks import checks_for, load_lab_checks, run_check
+from .checks import checks_for, failed_checks, load_lab_checks
 
 __all__ = ["DEFAULT_TIME_LIMIT", "assert_part"]
 
@@ -32,10 +32,7 @@ def assert_part(lab: str, part: str, *, checks: Optional[str] = None, namespace:
     selected = checks_for(lab, part, include_hidden=True)
     if not selected:
         raise ValueError(f"part={part!r} has no checks in lab {lab!r}; allowed: the lab's part ids")
-    failed = []
-    for chk in selected:
-        outcome = run_check(chk, namespace, time_limit)
-        if not outcome.passed:
-            failed.append(f"{chk.description}: {outcome.status}: {outcome.message}")
+    failed = [f"{chk.description}: {outcome.status}: {outcome.message}"
+              for chk, outcome in failed_checks(lab, namespace, part, module=checks, time_limit=time_limit)]
     if failed:
         raise AssertionError(f"{part}: {len(failed)} of {len(selected)} checks failed:\n- " + "\n- ".join(failed))

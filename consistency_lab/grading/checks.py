@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 __all__ = [
     "Check", "CheckRegistrationError", "CheckTimeout", "MissingName", "Outcome", "StudentNamespace",
     "check_for", "checks_for", "default_checks_module", "hidden_module_name", "known_labs",
-    "load_lab_checks", "run_check", "HIDDEN_SUFFIX", "LAB_ID_RE", "GRADE_ID_RE",
+    "load_lab_checks", "run_check", "failed_checks", "HIDDEN_SUFFIX", "LAB_ID_RE", "GRADE_ID_RE",
 ]
 
 HIDDEN_SUFFIX = "_hidden"
@@ -301,6 +301,18 @@ def run_check(check: Check, namespace: Any, time_limit: Optional[float] = 10.0) 
     # A passing check may return a one-line note (e.g. that the part also fails with the student's
     # own earlier part, which has a bug): it is kept as the outcome's message.
     return outcome(PASSED, note if isinstance(note, str) else "")
+
+
+def failed_checks(lab: str, namespace: Any, part: Optional[str] = None, *, module: Optional[str] = None,
+                  time_limit: Optional[float] = 10.0) -> list[tuple[Check, Outcome]]:
+    """Run every public and hidden check of ``lab`` (or of one ``part``) on ``namespace``; the ones that failed."""
+    load_lab_checks(lab, module, hidden=True)
+    failed = []
+    for chk in checks_for(lab, part, include_hidden=True):
+        outcome = run_check(chk, namespace, time_limit)
+        if not outcome.passed:
+            failed.append((chk, outcome))
+    return failed
 
 
 def _forget_lab(lab: str) -> None:

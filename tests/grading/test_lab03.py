@@ -18,7 +18,7 @@ import pytest
 
 from consistency_lab.cli import main
 from consistency_lab.grading.build import build_lab_bytes
-from consistency_lab.grading.checks import checks_for, load_lab_checks, run_check
+from consistency_lab.grading.checks import checks_for, failed_checks, load_lab_checks, run_check
 from consistency_lab.grading.labspec import read_spec, registry_problems
 from consistency_lab.grading.notebook_build import is_solution_cell
 
@@ -53,12 +53,9 @@ def namespace(swaps: dict = None) -> dict:
 
 def failures(ns: dict) -> dict:
     """grade_id -> messages of the failed checks (public and hidden)."""
-    load_lab_checks(LAB, hidden=True)
     failed: dict = {}
-    for chk in checks_for(LAB, include_hidden=True):
-        outcome = run_check(chk, ns, time_limit=30)
-        if not outcome.passed:
-            failed.setdefault(chk.grade_id, []).append(f"{chk.name}: {outcome.status}: {outcome.message}")
+    for chk, outcome in failed_checks(LAB, ns, time_limit=30):
+        failed.setdefault(chk.grade_id, []).append(f"{chk.name}: {outcome.status}: {outcome.message}")
     return failed
 
 

@@ -18,7 +18,7 @@ from lab05_mistakes import GRADED, MISTAKES, OTHER_CORRECT, submission
 
 from consistency_lab.cli import main
 from consistency_lab.grading.build import build_lab_bytes
-from consistency_lab.grading.checks import checks_for, load_lab_checks, run_check
+from consistency_lab.grading.checks import checks_for, failed_checks, load_lab_checks
 from consistency_lab.grading.labs._lab05_world import run_projection
 from consistency_lab.grading.labs.lab05_hidden import _RefProjector, _RefView
 from consistency_lab.grading.labspec import read_spec, registry_problems
@@ -47,12 +47,9 @@ def namespace(cells: dict) -> dict:
 
 def failures(ns: dict) -> dict:
     """grade_id -> messages of every failed check (public and hidden)."""
-    load_lab_checks(LAB, hidden=True)
     failed: dict = {}
-    for chk in checks_for(LAB, include_hidden=True):
-        outcome = run_check(chk, ns, time_limit=30)
-        if not outcome.passed:
-            failed.setdefault(chk.grade_id, []).append(f"{chk.name}: {outcome.status}: {outcome.message}")
+    for chk, outcome in failed_checks(LAB, ns, time_limit=30):
+        failed.setdefault(chk.grade_id, []).append(f"{chk.name}: {outcome.status}: {outcome.message}")
     return failed
 
 
