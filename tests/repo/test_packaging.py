@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _name_and_bound(req: str) -> tuple[str, str]:
+    """('name', 'bound;marker') with spaces removed, so both files may space a marker as they like."""
     m = re.match(r"\s*([A-Za-z0-9_.-]+)\s*(.*)", req)
     return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
 
@@ -24,9 +25,9 @@ def test_environment_yml_matches_pyproject():
     conda = {}
     text = (ROOT / "environment.yml").read_text()
     for line in text[text.index("dependencies:"):].splitlines():
-        m = re.match(r"\s+-\s+([A-Za-z0-9_.-]+)(\S*)\s*$", line)
+        m = re.match(r"\s+-\s+([A-Za-z0-9_.-]+)([^#]*?)\s*$", line)
         if m and m.group(1) not in ("python", "pip", "-e"):
-            conda[m.group(1).lower()] = m.group(2)
+            conda[m.group(1).lower()] = m.group(2).replace(" ", "")
     assert conda == wanted
 
 
