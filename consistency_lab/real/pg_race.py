@@ -1,6 +1,6 @@
 """The last-seat race on a real PostgreSQL: real threads, each with its own connection.
 
-The same story as :mod:`consistency_lab.sqlite_race`, on a server with real isolation
+The same story as :mod:`consistency_lab.real.sqlite_race`, on a server with real isolation
 levels and row locks.  ``threads`` threads sell ``seats`` seats to ``buyers`` buyers;
 each buyer is one transaction that reads the counter, pauses (``time.sleep(0.001)``,
 standing in for application work) and writes, with one of four strategies:

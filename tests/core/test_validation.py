@@ -149,7 +149,7 @@ def _wrong_typed_calls():
     from consistency_lab.patterns.reconciliation import ReconciliationDaemon
     from consistency_lab.patterns.reservations import ReservationBook, ReservationService
     from consistency_lab.patterns.saga import SagaOrchestrator, SagaParticipant, SagaStep
-    from consistency_lab.sqlite_race import run_sqlite_race
+    from consistency_lab.real.sqlite_race import run_sqlite_race
     from consistency_lab.streams.log import Event, EventLog, Producer, Topic
 
     def world(build):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from consistency_lab.sqlite_race import STRATEGIES, SqliteRaceResult, run_sqlite_race
+from consistency_lab.real.sqlite_race import STRATEGIES, SqliteRaceResult, run_sqlite_race
 
 REPEATS = 5
 

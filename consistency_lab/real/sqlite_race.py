@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from .real.buyers import serve_buyers
-from .validation import choice, count
+from .buyers import serve_buyers
+from ..validation import choice, count
 
 __all__ = ["SqliteRaceResult", "run_sqlite_race", "STRATEGIES"]
 
