@@ -136,9 +136,11 @@ test_every_logistics_run_ends = _property("logistics")
 test_every_logistics_lag_run_ends = _property("logistics_lag")
 test_every_crdt_run_ends = _property("crdt")
 test_every_orders_run_ends = _property("orders")
+test_every_commit_protocols_run_ends = _property("commit_protocols")
 
 
 def test_every_scenario_is_covered():
     assert set(all_scenarios()) == {"register", "tickets", "timeline", "cart", "overload", "transactions",
-                                  "logistics", "logistics_lag", "document", "crdt", "orders"}, \
+                                  "logistics", "logistics_lag", "document", "crdt", "orders",
+                                  "commit_protocols"}, \
         "a new scenario needs its own property above"
