@@ -16,12 +16,13 @@ from .logistics_explorer import LogisticsExplorer
 from .overload_explorer import OverloadExplorer
 from .pbs_explorer import PBSExplorer
 from .prediction import Prediction
+from .quiz import Question, Quiz
 from .raft_explorer import RaftExplorer
 from .register_explorer import RegisterExplorer
 from .tickets_explorer import TicketsExplorer
 from .timeline_explorer import TimelineExplorer
 
-__all__ = ["Explorer", "EXPLORERS", "Prediction", "explore"]
+__all__ = ["Explorer", "EXPLORERS", "Prediction", "Question", "Quiz", "explore"]
 
 EXPLORERS: dict[str, type[Explorer]] = {
     "register": RegisterExplorer,
