@@ -21,6 +21,7 @@ NAMES = {
     "tickets": ["A", "B", "web0", "web1", "r0", "r1", "rs"],
     "document": ["e0", "e1", "e2", "server"],
     "crdt": ["r0", "r1", "r2", "r3"],
+    "booking": ["fe0", "fe1", "owner", "calendar"],
 }
 WRONG_NAMES = ["c9", "r7", "nobody"]  # refused: the error must list the valid targets
 
@@ -137,10 +138,16 @@ test_every_logistics_lag_run_ends = _property("logistics_lag")
 test_every_crdt_run_ends = _property("crdt")
 test_every_orders_run_ends = _property("orders")
 test_every_commit_protocols_run_ends = _property("commit_protocols")
+test_every_growth_run_ends = _property("growth")
+test_every_game_platform_run_ends = _property("game_platform")
+test_every_booking_run_ends = _property("booking")
+test_every_outbox_crash_run_ends = _property("outbox_crash")
 
 
 def test_every_scenario_is_covered():
     assert set(all_scenarios()) == {"register", "tickets", "timeline", "cart", "overload", "transactions",
                                   "logistics", "logistics_lag", "document", "crdt", "orders",
-                                  "commit_protocols"}, \
+                                  "commit_protocols",
+                                  "growth", "game_platform",
+                                  "booking", "outbox_crash"}, \
         "a new scenario needs its own property above"
