@@ -15,12 +15,13 @@ from ._common import precedes
 from .bruteforce import brute_force_linearizable, brute_force_sequential
 from .convergence import ConvergenceResult, check_convergence, convergence_time
 from .guarantees import LEVELS, SEQUENTIAL_LIMIT, GuaranteeTable, strongest_guarantees
-from .io import HistoryFormatError, parse_history, read_history, write_jsonl
+from .io import HistoryFormatError, parse_history, read_history, write_edn, write_jsonl
 from .linearizability import check_operations
 from .model_type import UNKNOWN, Model
 from .builtin_models import (
     MODEL_HELP,
     MODELS,
+    cas_kv_model,
     cas_register_model,
     counter_model,
     describe_op,
@@ -56,6 +57,7 @@ __all__ = [
     "Witness",
     "brute_force_linearizable",
     "brute_force_sequential",
+    "cas_kv_model",
     "cas_register_model",
     "check_convergence",
     "check_operations",
@@ -74,6 +76,7 @@ __all__ = [
     "register_model",
     "strongest_guarantees",
     "tuple_kv_model",
+    "write_edn",
     "write_jsonl",
     "writes_follow_reads",
 ]

@@ -18,6 +18,9 @@ Input/output encodings (the simulator and the history readers produce these):
   appending to a tuple adds at the end, appending to a plain value ``x`` gives
   ``(x, v)``.
 * counter: ``("add", n)`` (output ignored), ``("read", None)`` -> int.
+* cas-kv: one cas-register per key (Jepsen's etcd test): ``("write", key, v)``,
+  ``("read", key, None)`` -> value (``None`` = never written), ``("cas", key,
+  (expected, new))`` -> ``True``/``False``; checked one key at a time.
 """
 
 from __future__ import annotations
@@ -289,6 +292,55 @@ def tuple_kv_model() -> Model:
     return _kv_model("kv-tuple", _kv_tuple_step, _kv_tuple_prune)
 
 
+# --- a cas-register per key --------------------------------------------------------
+
+_CAS_KV_OPS = "('write', key, v), ('read', key, None), ('cas', key, (expected, new))"
+
+
+def _cas_kv_step(state: KVState, input: Any, output: Any) -> tuple[bool, KVState]:
+    # One cas-register per key: the register step on that key's value (None = never written).
+    if not isinstance(input, (tuple, list)) or len(input) != 3 or input[0] not in ("write", "read", "cas"):
+        raise _bad_input("cas-kv", input, _CAS_KV_OPS)
+    f, key, arg = input
+    ok, value = _cas_step(_kv_get(state, key, None), (f, arg), output)
+    return ok, _kv_set(state, key, value, None)
+
+
+def _cas_kv_describe(input: Any, output: Any) -> str:
+    if isinstance(input, (tuple, list)) and len(input) == 3 and input[0] in ("write", "read", "cas"):
+        return f"{input[1]}: " + _register_describe((input[0], input[2]), output)
+    return default_describe(input, output)
+
+
+def _cas_kv_prune(ops: list[Operation]) -> list[Operation]:
+    # Per key, exactly the register's rule (the checker hands each key's part on its own).
+    parts: dict[Any, list[Operation]] = {}
+    for op in ops:
+        parts.setdefault(op.input[1], []).append(op)
+    keep: set[int] = set()
+    for part in parts.values():
+        unkeyed = [Operation(op.client_id, (op.input[0], op.input[2]), op.call, op.output, op.return_time,
+                             op.status) for op in part]
+        kept = {id(u) for u in _register_prune(unkeyed)}
+        keep.update(id(op) for op, u in zip(part, unkeyed) if id(u) in kept)
+    return [op for op in ops if id(op) in keep]
+
+
+def cas_kv_model() -> Model:
+    """A compare-and-set register per key (Jepsen's etcd workload), checked one key at a time."""
+    return Model(
+        init=frozenset,
+        step=_cas_kv_step,
+        prune=_cas_kv_prune,
+        partition=_kv_partition,
+        describe=_cas_kv_describe,
+        name="cas-kv",
+        describe_state=_kv_state_text,
+        part_name=lambda ops: f"key {ops[0].input[1]!r}" if ops else "empty part",
+        pure=lambda input, output: input[0] == "read" or (input[0] == "cas" and output is False),
+    )
+
+
 # --- counter ----------------------------------------------------------------------
 
 _COUNTER_OPS = "('add', n), ('read', None)"
@@ -333,7 +385,7 @@ def describe_op(input: Any, output: Any) -> str:
         if f in ("put", "get", "append"):
             return _kv_describe(input, output)
         if f in ("write", "read", "cas"):
-            return _register_describe(input, output)
+            return _cas_kv_describe(input, output) if len(input) == 3 else _register_describe(input, output)
         if f == "add":
             return _counter_describe(input, output)
     return default_describe(input, output)
@@ -345,6 +397,7 @@ MODELS = {
     "kv": kv_model,
     "kv-tuple": tuple_kv_model,
     "counter": counter_model,
+    "cas-kv": cas_kv_model,
 }
 
 #: One line per built-in model saying what it means (shown by ``check --help``).
@@ -357,6 +410,7 @@ MODEL_HELP = {
     "kv-tuple": "store per key with any values: never-written key reads as None, "
     "put replaces, append adds to a tuple",
     "counter": "integer counter starting at 0: add n, read returns the sum of the adds",
+    "cas-kv": "a cas-register per key (Jepsen etcd): read/write/cas with :key, never-written key reads as nil",
 }
 
 

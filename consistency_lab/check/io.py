@@ -13,7 +13,9 @@ EDN (Jepsen): maps like ``{:process 0, :type :invoke, :f :read, :value nil}``,
 one per line or all inside one vector; ``:time`` is in nanoseconds (converted to
 ms).  For put/get/append the key is a separate ``:key`` (as in the MIT 6.5840 and
 Porcupine logs: ``{:process 3, :type :ok, :f :get, :key "2", :value "x 3 0 y"}``)
-or ``:value [k v]``.  A CAS is ``:f :cas, :value [old new]``.
+or ``:value [k v]``.  A CAS is ``:f :cas, :value [old new]``.  A read, write or cas
+with a ``:key`` names its key (``("read", key, None)``, ``("write", key, v)``,
+``("cas", key, (old, new))``: the cas-kv model); :func:`write_edn` writes that shape.
 Events without a time are timed by their line number.  Operations of the
 ``:nemesis`` process are skipped.
 
@@ -222,14 +224,15 @@ class _Pairer:
             key, inv_value = inv_value
             if isinstance(out_value, tuple) and len(out_value) == 2:
                 out_value = out_value[1]
+        keyed = (key,) if key is not None else ()  # read/write/cas with a :key: one register per key
         if f == "read":
-            inp, output = ("read", None), out_value
+            inp, output = ("read", *keyed, None), out_value
         elif f == "write":
-            inp, output = ("write", inv_value), None
+            inp, output = ("write", *keyed, inv_value), None
         elif f == "cas":
             if not (isinstance(inv_value, tuple) and len(inv_value) == 2):
                 raise self.fail(info["line"], f"cas value must be [old new], got {inv_value!r}")
-            inp, output = ("cas", inv_value), True
+            inp, output = ("cas", *keyed, inv_value), True
         elif f == "get":
             inp, output = ("get", key, None), out_value
         elif f == "add":
@@ -276,6 +279,82 @@ def write_jsonl(ops: Iterable[Operation] | History, path: str | Path | IO[str]) 
     if isinstance(ops, History):
         ops = ops.operations
     lines = [json.dumps(op_to_json(op), ensure_ascii=False) + "\n" for op in ops]
+    if hasattr(path, "write"):
+        path.writelines(lines)  # type: ignore[union-attr]
+        return
+    Path(path).write_text("".join(lines), encoding="utf-8")
+
+
+def _edn(value: Any) -> str:
+    if value is None:
+        return "nil"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are EDN's
+    if isinstance(value, (tuple, list)):
+        return "[" + " ".join(_edn(v) for v in value) + "]"
+    raise ValueError(f"value={value!r} cannot be written as EDN; allowed: nil, booleans, numbers, strings, vectors")
+
+
+def _edn_event(process: Any, etype: str, f: str, key: Any, value: Any, time_ms: float) -> str:
+    key_part = "" if key is None else f", :key {_edn(key)}"
+    return (f"{{:process {_edn(process)}, :type :{etype}, :f :{f}{key_part}, :value {_edn(value)}, "
+            f":time {int(round(time_ms * 1e6))}}}")
+
+
+def _edn_shape(op: Operation) -> tuple[str, Any, Any, Any]:
+    """(f, key, invoke value, completion value) of an operation, as the reader above expects them."""
+    inp = op.input
+    if not isinstance(inp, (tuple, list)) or not inp or inp[0] not in _FS:
+        raise ValueError(f"input={inp!r} cannot be written as EDN; allowed: inputs of the built-in models")
+    f = inp[0]
+    if f in ("put", "get", "append") or (f in ("read", "write", "cas") and len(inp) == 3):
+        key, arg = inp[1], inp[2]
+    else:
+        key, arg = None, inp[1]
+    if f in ("read", "get"):
+        return f, key, None, op.output
+    return f, key, arg, arg
+
+
+def write_edn(ops: Iterable[Operation] | History, path: str | Path | IO[str]) -> None:
+    """Write operations as a Jepsen EDN history: invoke and completion events in time order, ``:time`` in ns.
+
+    An indeterminate operation completes with ``:info``; a cas reported as not swapping is
+    written ``:fail`` (as Jepsen does), so :func:`read_history` reads it back as "did not happen".
+    """
+    if isinstance(ops, History):
+        ops = ops.operations
+    ops = list(ops)
+    events: list[tuple[float, int, int, str]] = []
+    next_call: dict[Any, list[float]] = {}  # per process, call times in order: where a pending op gives up
+    for op in sorted(ops, key=lambda o: o.call, reverse=True):
+        next_call.setdefault(op.client_id, []).append(op.call)
+    end = max([op.call for op in ops] + [op.return_time for op in ops if not op.pending] + [0.0])
+    for n, op in enumerate(ops):
+        f, key, inv_value, done_value = _edn_shape(op)
+        # At one instant: completions first (phase 0), then invokes (1), then the completion of
+        # an operation that took no time at all (2), so every process's events stay paired.
+        events.append((op.call, 1, n, _edn_event(op.client_id, "invoke", f, key, inv_value, op.call)))
+        if op.pending:
+            later = [t for t in next_call.get(op.client_id, []) if t > op.call]
+            # Jepsen ends an operation the client gave up on with :info; the time it is written
+            # at does not matter to a reader (pending = return at infinity): before the
+            # process's next invoke, or at the end.
+            when = min(later) if later else end
+            events.append((when, 0, n, _edn_event(op.client_id, "info", f, key, inv_value, when)))
+            continue
+        etype = op.status
+        if f == "cas" and op.status == "ok" and op.output is False:
+            etype = "fail"
+        value = done_value if etype == "ok" else inv_value
+        phase = 2 if op.return_time == op.call else 0
+        events.append((op.return_time, phase, n, _edn_event(op.client_id, etype, f, key, value, op.return_time)))
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+    lines = [e[3] + "\n" for e in events]
     if hasattr(path, "write"):
         path.writelines(lines)  # type: ignore[union-attr]
         return
