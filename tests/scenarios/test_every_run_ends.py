@@ -21,7 +21,7 @@ NAMES = {
     "tickets": ["A", "B", "web0", "web1", "r0", "r1", "rs"],
     "document": ["e0", "e1", "e2", "server"],
     "crdt": ["r0", "r1", "r2", "r3"],
-    "booking": ["fe0", "fe1", "owner", "calendar"],
+    "booking": ["fe0", "fe1", "calendar"],
 }
 WRONG_NAMES = ["c9", "r7", "nobody"]  # refused: the error must list the valid targets
 
