@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Explorer
+from .commit_explorer import CommitExplorer
 from .document_explorer import DocumentExplorer
 from .logistics_explorer import LogisticsExplorer
 from .overload_explorer import OverloadExplorer
@@ -33,6 +34,7 @@ EXPLORERS: dict[str, type[Explorer]] = {
     "overload": OverloadExplorer,
     "timeline": TimelineExplorer,
     "document": DocumentExplorer,
+    "commit": CommitExplorer,
 }
 
 
