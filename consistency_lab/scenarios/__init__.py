@@ -49,4 +49,4 @@ def _load_all() -> None:
 #: Modules that define scenarios; each calls register_scenario at import.
 _MODULES = ["register", "timeline", "cart", "tickets", "overload", "transactions", "document",
             "logistics", "logistics_lag", "crdt", "orders", "commit_protocols",
-            "growth", "game_platform", "booking", "outbox_crash"]
+            "growth", "game_platform", "booking", "outbox_crash", "cms", "messaging", "payments"]

@@ -14,6 +14,7 @@ from .base import Explorer
 from .commit_explorer import CommitExplorer
 from .document_explorer import DocumentExplorer
 from .logistics_explorer import LogisticsExplorer
+from .optimistic_ui_explorer import OptimisticUIExplorer
 from .overload_explorer import OverloadExplorer
 from .pbs_explorer import PBSExplorer
 from .prediction import Prediction
@@ -35,6 +36,7 @@ EXPLORERS: dict[str, type[Explorer]] = {
     "timeline": TimelineExplorer,
     "document": DocumentExplorer,
     "commit": CommitExplorer,
+    "optimistic_ui": OptimisticUIExplorer,
 }
 
 

@@ -142,6 +142,9 @@ test_every_growth_run_ends = _property("growth")
 test_every_game_platform_run_ends = _property("game_platform")
 test_every_booking_run_ends = _property("booking")
 test_every_outbox_crash_run_ends = _property("outbox_crash")
+test_every_cms_run_ends = _property("cms")
+test_every_messaging_run_ends = _property("messaging")
+test_every_payments_run_ends = _property("payments")
 
 
 def test_every_scenario_is_covered():
@@ -149,5 +152,6 @@ def test_every_scenario_is_covered():
                                   "logistics", "logistics_lag", "document", "crdt", "orders",
                                   "commit_protocols",
                                   "growth", "game_platform",
-                                  "booking", "outbox_crash"}, \
+                                  "booking", "outbox_crash",
+                                  "cms", "messaging", "payments"}, \
         "a new scenario needs its own property above"

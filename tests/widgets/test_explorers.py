@@ -259,7 +259,8 @@ def test_cached_frames_match_a_full_redraw(explorers):
              "document": [{"seed": 3}, {"strategy": "central"}, {"schedule": "no cut-offs"}, {"editors": 2},
                           {"seed": 4}],
              "commit": [{"seed": 3}, {"protocol": "saga"}, {"crash_point": "none"}, {"downtime_ms": 1500},
-                        {"seed": 4}]}
+                        {"seed": 4}],
+             "optimistic_ui": [{"seed": 3}, {"server_ms": 50}, {"refusal": 0.4}, {"optimistic": False}, {"seed": 4}]}
     for name, e in explorers.items():
         for move in moves[name]:
             move = {k: v for k, v in move.items() if k in e.controls}
