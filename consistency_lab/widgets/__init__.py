@@ -13,6 +13,7 @@ from typing import Any
 from .base import Explorer
 from .commit_explorer import CommitExplorer
 from .document_explorer import DocumentExplorer
+from .growth_explorer import GrowthExplorer
 from .logistics_explorer import LogisticsExplorer
 from .optimistic_ui_explorer import OptimisticUIExplorer
 from .overload_explorer import OverloadExplorer
@@ -35,6 +36,7 @@ EXPLORERS: dict[str, type[Explorer]] = {
     "overload": OverloadExplorer,
     "timeline": TimelineExplorer,
     "document": DocumentExplorer,
+    "growth": GrowthExplorer,
     "commit": CommitExplorer,
     "optimistic_ui": OptimisticUIExplorer,
 }
