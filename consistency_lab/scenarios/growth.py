@@ -35,8 +35,8 @@ from ..validation import count, non_negative, number
 from . import register_scenario
 from .base import EVENT_BUDGET, Param, RunResult, Scenario, stop_note
 
-__all__ = ["GrowthResult", "GrowthRow", "GrowthStudy", "Decision", "GROWTH", "USER_GRID",
-           "per_key_rate", "growth_study", "decide", "ticket_sensitivity"]
+__all__ = ["GrowthResult", "Measured", "GrowthRow", "GrowthStudy", "Decision", "GROWTH", "USER_GRID",
+           "per_key_rate", "measure_growth", "cost_study", "growth_study", "decide", "ticket_sensitivity"]
 
 SECONDS_PER_DAY = 86_400.0
 REGIONS = 3
@@ -346,8 +346,8 @@ def decide(anomalies_per_day: float, extra_ms_per_write: float, writes_per_day: 
 
 
 @dataclass(frozen=True)
-class GrowthRow:
-    """One user count: what both modes measured and what it costs per day."""
+class Measured:
+    """What the two runs at one user count measured (no business assumption in here)."""
 
     users: int
     per_key_rate_per_s: float
@@ -359,12 +359,18 @@ class GrowthRow:
     lock_wait_ms: float
     #: One anomaly in the whole sample, per day: rarer anomalies are invisible in a run this long.
     detection_limit_per_day: float
-    decision: Decision
 
     @property
     def extra_ms(self) -> float:
         """What coordination adds to each write (ms), measured as strong minus eventual."""
         return self.strong_ms - self.eventual_ms
+
+
+@dataclass(frozen=True)
+class GrowthRow(Measured):
+    """One user count: the measurements and the decision they lead to under the stated costs."""
+
+    decision: Optional[Decision] = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +387,30 @@ class GrowthStudy:
         return [r.users for r in self.rows]
 
 
+def measure_growth(users: int, *, seed: int = 0, actions_per_user_day: float = 20.0, shared_keys: int = 1_000,
+                   writes: int = 2_000, wan_ms: float = 40.0, mergeable_share: float = 0.0) -> Measured:
+    """Run the eventual and the strong mode at ``users``: anomalies per write and ms per write."""
+    common = dict(users=users, actions_per_user_day=actions_per_user_day, shared_keys=shared_keys,
+                  writes=writes, wan_ms=wan_ms, mergeable_share=mergeable_share)
+    ev = GROWTH.run(seed, mode="eventual", **common).metrics
+    st = GROWTH.run(seed, mode="strong", **common).metrics
+    return Measured(users, ev["per_key_rate_per_s"], ev["ops_per_day"], ev["anomaly_probability"],
+                    ev["anomalies_per_day"], ev["latency_mean_ms"], st["latency_mean_ms"],
+                    st["lock_wait_mean_ms"], ev["ops_per_day"] / writes)
+
+
+def cost_study(measured: Sequence[Measured], *, tickets_per_anomaly: float = 0.05, cost_per_ticket: float = 15.0,
+               cost_per_ms: float = 1e-5, inputs: Optional[dict] = None) -> GrowthStudy:
+    """Price measured rows with the stated assumptions and find where the cheaper choice flips."""
+    rows = []
+    for m in measured:
+        decision = decide(m.anomalies_per_day, m.extra_ms, m.writes_per_day, tickets_per_anomaly=tickets_per_anomaly,
+                          cost_per_ticket=cost_per_ticket, cost_per_ms=cost_per_ms)
+        rows.append(GrowthRow(**{f: getattr(m, f) for f in Measured.__dataclass_fields__}, decision=decision))
+    costs = dict(tickets_per_anomaly=tickets_per_anomaly, cost_per_ticket=cost_per_ticket, cost_per_ms=cost_per_ms)
+    return GrowthStudy(tuple(rows), _flip(rows), {**(inputs or {}), **costs})
+
+
 def growth_study(users: Sequence[int] = USER_GRID, *, seed: int = 0, actions_per_user_day: float = 20.0,
                  shared_keys: int = 1_000, tickets_per_anomaly: float = 0.05, cost_per_ticket: float = 15.0,
                  cost_per_ms: float = 1e-5, writes: int = 2_000, wan_ms: float = 40.0,
@@ -389,23 +419,11 @@ def growth_study(users: Sequence[int] = USER_GRID, *, seed: int = 0, actions_per
     grid = [count("users", u) for u in users]
     if not grid or grid != sorted(set(grid)):
         raise ValueError(f"users={list(users)!r} must be increasing user counts; allowed: e.g. (1000, 10000)")
-    rows = []
-    for u in grid:
-        common = dict(users=u, actions_per_user_day=actions_per_user_day, shared_keys=shared_keys,
-                      writes=writes, wan_ms=wan_ms, mergeable_share=mergeable_share)
-        ev = GROWTH.run(seed, mode="eventual", **common).metrics
-        st = GROWTH.run(seed, mode="strong", **common).metrics
-        decision = decide(ev["anomalies_per_day"], st["latency_mean_ms"] - ev["latency_mean_ms"],
-                          ev["ops_per_day"], tickets_per_anomaly=tickets_per_anomaly,
-                          cost_per_ticket=cost_per_ticket, cost_per_ms=cost_per_ms)
-        rows.append(GrowthRow(u, ev["per_key_rate_per_s"], ev["ops_per_day"], ev["anomaly_probability"],
-                              ev["anomalies_per_day"], ev["latency_mean_ms"], st["latency_mean_ms"],
-                              st["lock_wait_mean_ms"], ev["ops_per_day"] / writes, decision))
-    inputs = dict(actions_per_user_day=actions_per_user_day, shared_keys=shared_keys,
-                  tickets_per_anomaly=tickets_per_anomaly, cost_per_ticket=cost_per_ticket,
-                  cost_per_ms=cost_per_ms, writes=writes, wan_ms=wan_ms, mergeable_share=mergeable_share,
-                  seed=seed)
-    return GrowthStudy(tuple(rows), _flip(rows), inputs)
+    knobs = dict(seed=seed, actions_per_user_day=actions_per_user_day, shared_keys=shared_keys, writes=writes,
+                 wan_ms=wan_ms, mergeable_share=mergeable_share)
+    measured = [measure_growth(u, **knobs) for u in grid]
+    return cost_study(measured, tickets_per_anomaly=tickets_per_anomaly, cost_per_ticket=cost_per_ticket,
+                      cost_per_ms=cost_per_ms, inputs=knobs)
 
 
 def _flip(rows: list) -> Optional[float]:
