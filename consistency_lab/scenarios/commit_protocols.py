@@ -40,8 +40,8 @@ from ..latency import Exponential
 from ..metrics import percentile
 from ..network import Network, NetworkOptions
 from ..node import Message
-from ..patterns.saga import SagaOrchestrator, SagaParticipant, SagaStep, saga_metrics
-from ..patterns.two_phase_commit import TwoPCCoordinator, TwoPCParticipant
+from ..patterns.saga import SagaOrchestrator, SagaParticipant, SagaStep, StepRequest, saga_metrics
+from ..patterns.two_phase_commit import Prepare, TwoPCCoordinator, TwoPCParticipant
 from ..sim import Simulation
 from . import register_scenario
 from .base import EVENT_BUDGET, Param, RunResult, Scenario, stop_note
@@ -106,11 +106,36 @@ class _Orders:
         self.times = sorted(rng.uniform(0.0, span) for _ in range(p["orders"]))
         self.items = [rng.randrange(p["items"]) for _ in range(p["orders"])]
         self.ids = [f"o{i}" for i in range(p["orders"])]
+        # A declined card belongs to the order, not to the protocol: both decline the same orders.
+        cards = sim.rng("cards")
+        self.declined = {oid for oid in self.ids if cards.random() < p["decline"]}
 
     def keys(self, i: int) -> tuple[tuple[str, str], ...]:
         """(service, key) per service: the item's stock row, this order's card charge and parcel."""
         oid = self.ids[i]
         return (("stock", f"item{self.items[i]}"), ("payment", f"card/{oid}"), ("shipping", f"parcel/{oid}"))
+
+
+class _SagaPayment(SagaParticipant):
+    """The saga's payment service: it declines exactly the orders whose card the workload declined."""
+
+    declined: frozenset = frozenset()
+
+    def on_StepRequest(self, msg: StepRequest, src: str) -> None:
+        """Answer as a participant with a refusal rate of 1 for a declined card and 0 for any other."""
+        self.fail_rate = 1.0 if msg.saga_id in self.declined else 0.0
+        super().on_StepRequest(msg, src)
+
+
+class _TwoPCPayment(TwoPCParticipant):
+    """The 2PC payment service: it votes no for exactly the orders whose card the workload declined."""
+
+    declined: frozenset = frozenset()
+
+    def on_Prepare(self, msg: Prepare, src: str) -> None:
+        """Vote as a participant with a refusal rate of 1 for a declined card and 0 for any other."""
+        self.refuse_rate = 1.0 if msg.txn_id in self.declined else 0.0
+        super().on_Prepare(msg, src)
 
 
 class _CrashingOrchestrator(SagaOrchestrator):
@@ -168,14 +193,15 @@ def _run_commit_protocols(seed: int, p: dict, hooks: dict) -> CommitResult:
     if saga:
         coord: Any = _CrashingOrchestrator("coordinator", sim, net, timeout_ms=p["timeout_ms"])
         coord.after_message = crasher.saga_progress
-        parts: list[Any] = [SagaParticipant(s, sim, net, fail_rate=p["decline"] if s == "payment" else 0.0)
-                            for s in SERVICES]
+        parts: list[Any] = [SagaParticipant("stock", sim, net), _SagaPayment("payment", sim, net),
+                            SagaParticipant("shipping", sim, net)]
     else:
         coord = TwoPCCoordinator("coordinator", sim, net, vote_timeout_ms=p["timeout_ms"],
                                  decision_timeout_ms=p["timeout_ms"], max_decision_attempts=DECISION_ATTEMPTS,
                                  on_phase=crasher.on_2pc_phase)
-        parts = [TwoPCParticipant(s, sim, net, lock_wait_ms=p["lock_wait_ms"],
-                                  refuse_rate=p["decline"] if s == "payment" else 0.0) for s in SERVICES]
+        parts = [cls(s, sim, net, lock_wait_ms=p["lock_wait_ms"])
+                 for s, cls in zip(SERVICES, (TwoPCParticipant, _TwoPCPayment, TwoPCParticipant))]
+    parts[1].declined = frozenset(work.declined)
     crasher.node = coord
 
     def arrive(i: int) -> None:
