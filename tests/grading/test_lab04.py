@@ -1,0 +1,178 @@
+"""Lab 04 (reservations and sagas): the solution passes every check, typical mistakes lose exactly their part.
+
+The student's namespace is built in-process from the solution notebook's solution cells, with one
+cell swapped for a mistake from ``fixtures/lab04_mistakes.py``; one slow test grades whole
+notebooks (solution, fresh lab, the four mistakes issue 14 names, another correct solution) with
+the real grader.
+"""
+
+import contextlib
+import csv
+import io
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from lab04_mistakes import GRADED, MISTAKES, OTHER_CORRECT, submission
+
+from consistency_lab.cli import main
+from consistency_lab.grading.build import build_lab_bytes
+from consistency_lab.grading.checks import checks_for, failed_checks, load_lab_checks, run_check
+from consistency_lab.grading.labs._lab04_world import run_recovery, run_sagas, run_sale
+from consistency_lab.grading.labs.lab04_hidden import _RefInventory
+from consistency_lab.grading.labspec import read_spec, registry_problems
+from consistency_lab.grading.notebook_build import is_solution_cell
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = "lab04_reservations_and_sagas"
+SOLUTION = ROOT / "solutions" / f"{LAB}.ipynb"
+PARTS = {"q1_leases": 30, "q2_checkout": 20, "q3_saga": 30, "q4_recovery": 20}
+
+
+def solution_cells() -> dict:
+    """grade_id -> source of each solution code cell of the solution notebook."""
+    nb = nbformat.read(str(SOLUTION), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.cell_type == "code" and is_solution_cell(c)}
+
+
+def namespace(cells: dict) -> dict:
+    """A student namespace: the solution's cells, with ``cells`` (grade_id -> source) in place of some."""
+    ns: dict = {"__name__": "lab04_student"}
+    for source in {**solution_cells(), **cells}.values():
+        exec(source, ns)
+    return ns
+
+
+def failures(ns: dict) -> dict:
+    """grade_id -> messages of every failed check (public and hidden)."""
+    failed: dict = {}
+    for chk, outcome in failed_checks(LAB, ns, time_limit=30):
+        failed.setdefault(chk.grade_id, []).append(f"{chk.name}: {outcome.status}: {outcome.message}")
+    return failed
+
+
+def test_checks_agree_with_the_notebook_and_hidden_names_stay_hidden():
+    spec = read_spec(SOLUTION)
+    assert [(p.part_id, p.points) for p in spec.parts] == list(PARTS.items())
+    assert registry_problems(spec) == []
+    load_lab_checks(LAB, hidden=True)
+    hidden = [c for c in checks_for(LAB, include_hidden=True) if not c.public]
+    assert {c.grade_id for c in hidden} == set(PARTS) and all(c.name.startswith("l04h_") for c in hidden)
+    lab = (ROOT / "labs" / SOLUTION.name).read_text(encoding="utf-8")
+    assert "l04h_" not in lab and "BEGIN SOLUTION" not in lab and "self.next_token += 1" not in lab
+
+
+def test_the_solution_passes_every_public_and_hidden_check():
+    assert failures(namespace({})) == {}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_a_typical_mistake_loses_its_part_and_only_that(mistake):
+    grade_id, source, lost, words = MISTAKES[mistake]
+    failed = failures(namespace({grade_id: source}))
+    assert set(failed) == {lost}, failed
+    assert words in " ".join(failed[lost]), failed[lost]
+
+
+def test_another_correct_solution_passes_every_check():
+    assert failures(namespace(OTHER_CORRECT)) == {}
+
+
+def test_the_fresh_lab_fails_every_part_as_not_implemented():
+    nb = nbformat.reads(build_lab_bytes(SOLUTION)[1].decode("utf-8"), as_version=4)
+    stubs = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+             if c.cell_type == "code" and is_solution_cell(c)}
+    assert set(stubs) == set(PARTS)
+    failed = failures(namespace(stubs))
+    assert set(failed) == set(PARTS)
+    assert all("not implemented" in m for msgs in failed.values() for m in msgs), failed
+
+
+def test_a_fresh_lab_runs_to_its_first_stub_and_beyond_without_an_error():
+    """Every code cell of the fresh lab runs in order; the first demo after a stub prints the friendly line."""
+    nb = nbformat.reads(build_lab_bytes(SOLUTION)[1].decode("utf-8"), as_version=4)
+    ns: dict = {"__name__": "lab04_fresh"}
+    printed = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec("\n".join(line for line in cell.source.splitlines() if not line.startswith("%")), ns)
+        printed.append(out.getvalue())
+    first = next(i for i, text in enumerate(printed) if "not implemented yet" in text)
+    assert "Part 1 (q1_leases) not implemented yet" in printed[first], printed[first]
+    assert not any("passed. Well done" in text for text in printed), "a check passed on a fresh lab"
+
+
+def test_the_world_has_the_trouble_the_checks_rely_on():
+    """Re-sold lapsed leases, stale releases, redeliveries, failed issues, half-done orders: else checks prove less."""
+    run = run_sale(_RefInventory, seed=0)
+    leases = [lease for _, lease in run.reserved()]
+    assert len(leases) > run.seats and len({lease.seat for lease in leases}) < len(leases), "no seat held twice"
+    assert any(ok is False for _, _, ok in run.releases()), "no release came after its lease had lapsed"
+    assert any(c[2] == "confirm" and c[4] is False for c in run.calls), "no confirm came too late"
+    saga_run = run_sagas(_CountingSaga(), seed=0)
+    assert saga_run.redelivered > 0
+    facts = [saga_run.participants.facts(o) for o in saga_run.orders]
+    assert any(o in saga_run.participants.refused for o in saga_run.orders), "no issue failed: nothing to refund"
+    assert len(facts) == 12
+    rec = run_recovery(lambda f: [], seed=0)
+    states = {(f.held, f.charged, f.issued, f.refused) for f in (rec.participants.facts(o) for o in rec.orders)}
+    assert len(states) >= 4, states
+    again = run_sale(_RefInventory, seed=0)
+    assert again.calls == run.calls, "the same seed gave another sale"
+
+
+class _CountingSaga:
+    """A saga that runs every step forward and never compensates: enough to see which steps the world fails."""
+
+    def place(self, order):
+        from consistency_lab.grading.labs._lab04_world import Command
+        return [Command(order, "reserve")]
+
+    def on_reply(self, reply):
+        from consistency_lab.grading.labs._lab04_world import FORWARD, Command
+        step = FORWARD.index(reply.action) + 1 if reply.action in FORWARD else len(FORWARD)
+        return [Command(reply.order, FORWARD[step])] if reply.ok and step < len(FORWARD) else []
+
+
+@pytest.mark.parametrize("part, source", [
+    ("q1_leases", "from consistency_lab.patterns.reservations import ReservationBook\n\n"
+                  "class SeatInventory:\n    def __init__(self, seats, lease_ms, clock):\n"
+                  "        self.book = ReservationBook(seats, lease_ms)\n"),
+    ("q3_saga", "import consistency_lab.patterns.saga as kit\n\nclass OrderSaga(kit.SagaOrchestrator):\n    pass\n"),
+])
+def test_the_course_reservations_and_sagas_are_off_limits(part, source):
+    load_lab_checks(LAB, hidden=True)
+    chk = next(c for c in checks_for(LAB, part, include_hidden=True) if c.name.endswith("_is_your_own"))
+    ns: dict = {"__name__": "student"}
+    exec(source, ns)
+    outcome = run_check(chk, ns, time_limit=30)
+    assert not outcome.passed and "off limits" in outcome.message, outcome.message
+
+
+@pytest.mark.slow
+def test_the_grader_scores_each_notebook_as_intended(tmp_path, capsys):
+    """Solution 100, fresh lab 0, each named mistake 100 minus its part, another correct solution 100."""
+    notebooks = {"solution": json.loads(SOLUTION.read_text(encoding="utf-8")),
+                 "fresh": json.loads(build_lab_bytes(SOLUTION)[1]),
+                 "other": submission(OTHER_CORRECT)}
+    expected = {"solution": 100, "fresh": 0, "other": 100}
+    for i, name in enumerate(GRADED):
+        grade_id, source, lost, _ = MISTAKES[name]
+        notebooks[f"mistake{i}"] = submission({grade_id: source})
+        expected[f"mistake{i}"] = 100 - PARTS[lost]
+    for who, nb in notebooks.items():
+        (tmp_path / "in" / who).mkdir(parents=True)
+        (tmp_path / "in" / who / SOLUTION.name).write_text(json.dumps(nb), encoding="utf-8")
+    code = main(["grade", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--jobs", "2",
+                 "--solutions", str(ROOT / "solutions")])
+    assert code == 0, capsys.readouterr().err
+    with open(tmp_path / "out" / "grades.csv", newline="") as fh:
+        rows = {row["student"]: row for row in csv.DictReader(fh)}
+    assert {who: int(row["total"]) for who, row in rows.items()} == expected, rows
+    assert all(rows[who]["status"] == "ok" for who in ("solution", "other") + tuple(f"mistake{i}"
+                                                                                  for i in range(len(GRADED))))
