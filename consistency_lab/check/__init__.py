@@ -1,4 +1,4 @@
-"""Consistency checkers: linearizability, sequential consistency, session guarantees, convergence.
+"""Consistency checkers: linearizability, sequential, causal, session guarantees, consistent prefix, eventual.
 
 Typical use::
 
@@ -32,6 +32,12 @@ from .builtin_models import (
 )
 from .result import CheckResult, Witness
 from .sequential import check_sequential
+from .causal import check_causal
+from .eventual import check_eventual
+from .history_text import format_history_text, parse_history_text
+from .model_map import IMPLIES, MAP_EDGES, MAP_LEVELS, ModelMap, place_on_map
+from .pattern_result import PatternResult
+from .prefix import check_consistent_prefix
 from .session import (
     SessionResult,
     monotonic_reads,
@@ -79,4 +85,15 @@ __all__ = [
     "write_edn",
     "write_jsonl",
     "writes_follow_reads",
+    "IMPLIES",
+    "MAP_EDGES",
+    "MAP_LEVELS",
+    "ModelMap",
+    "PatternResult",
+    "check_causal",
+    "check_consistent_prefix",
+    "check_eventual",
+    "format_history_text",
+    "parse_history_text",
+    "place_on_map",
 ]

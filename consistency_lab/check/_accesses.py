@@ -1,0 +1,39 @@
+"""Who wrote what and who read what, per key: shared by the consistent-prefix and eventual checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from consistency_lab.history import Operation
+
+SUPPORTED = ("('write', v), ('read', None), ('cas', (old, new)), ('put', k, v), ('get', k, None), "
+             "('append', k, v)")
+
+
+@dataclass(frozen=True, eq=False)
+class Access:
+    """One operation seen as a write (``value`` written) or a read (``value`` returned) of ``key``."""
+
+    op: Operation
+    key: Any
+    is_write: bool
+    value: Any
+    append: bool = False
+
+
+def access(op: Operation) -> Access | None:
+    """The access ``op`` makes, None when it says nothing (a refused compare-and-set, a pending read)."""
+    inp = op.input
+    f = inp[0] if isinstance(inp, (tuple, list)) and inp else None
+    if f == "write" and len(inp) == 2:
+        return Access(op, None, True, inp[1])
+    if f == "read" and len(inp) == 2:
+        return Access(op, None, False, op.output) if op.status == "ok" else None
+    if f == "cas" and len(inp) == 2:
+        return Access(op, None, True, inp[1][1]) if op.status == "info" or op.output is True else None
+    if f in ("put", "append") and len(inp) == 3:
+        return Access(op, inp[1], True, inp[2], append=f == "append")
+    if f == "get" and len(inp) == 3:
+        return Access(op, inp[1], False, op.output) if op.status == "ok" else None
+    raise ValueError(f"input={inp!r} is not supported here; allowed: {SUPPORTED}")
