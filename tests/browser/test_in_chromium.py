@@ -39,7 +39,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 800}
 SHOTS = ROOT / ".browser-screenshots"
-LABS = ["labs/lab01_idempotent_handlers.ipynb", "labs/lab03_crdts.ipynb", "labs/lab05_cqrs_projection.ipynb"]
+LABS = ["labs/lab01_idempotent_handlers.ipynb", "labs/lab03_crdts.ipynb", "labs/lab05_cqrs_projection.ipynb",
+        "labs/lab06_build_a_replica.ipynb"]
 NOTEBOOKS = [*sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "chapters").glob("*.ipynb")), *LABS]
 RUN_ALL_TIMEOUT_S = 150
 #: A student moving a control should see the new figure within this long (browser round trip included).

@@ -172,3 +172,25 @@ def test_the_grader_scores_each_notebook_as_intended(tmp_path, capsys):
     assert {who: int(row["total"]) for who, row in rows.items()} == expected, rows
     assert all(rows[who]["status"] == "ok" for who in ("solution", "other") + tuple(f"mistake{i}"
                                                                                   for i in range(len(GRADED))))
+
+
+WRAPPED_QUORUM = '''
+from consistency_lab.replication.quorum import QuorumCoordinator as _Ready
+
+class WritePath(Replica):
+    """Hands the work to the course's own quorum store."""
+
+    def on_Write(self, msg, src):
+        _Ready.on_ClientWrite(self, msg, src)
+
+    def write_chosen(self, client, request, replies):
+        pass
+'''
+
+
+def test_the_course_replication_code_is_off_limits():
+    """A part that leans on consistency_lab.replication fails that part's hidden check, and only that one."""
+    failed = failures(namespace({"q1_write": WRAPPED_QUORUM}))
+    assert "q1_write" in failed and set(failed) == {"q1_write"}, failed
+    assert any(m.startswith("l06h_write_path_is_own_work") and "consistency_lab.replication" in m
+               for m in failed["q1_write"]), failed
