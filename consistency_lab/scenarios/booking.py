@@ -25,11 +25,12 @@ is recorded, plus the network).  What differs is who decides:
     (``attempts`` in all) and the calendar applies each patient's event once.
 
 In both modes each booking, once recorded, emits ``AppointmentScheduled``: the
-reminder service sends the patient a reminder ``reminder_lag_ms`` later, through an
-idempotent handler (``reminder_handler="dedupe"``) or a naive one; with probability
-``duplicate`` the event is delivered a second time (at-least-once delivery).  The
-reminder lag is measured and compared with ``reminder_tolerance_ms`` (default one
-hour: appointments are days away, so seconds of lag are harmless).
+reminder service sends reminders one at a time, each taking ``reminder_ms``, so under a
+rush they queue; it runs an idempotent handler (``reminder_handler="dedupe"``) or a naive
+one, and with probability ``duplicate`` an event is delivered a second time (at-least-once
+delivery).  The reminder lag (recorded to sent) is measured and compared with
+``reminder_tolerance_ms`` (default one hour: appointments are days away, so seconds of
+lag are harmless).
 
 Metrics: ``booked`` (patients told yes), ``double_bookings`` (bookings recorded on a
 slot that already had one), ``double_booked_patients``, ``turned_away``, ``failed``
@@ -59,7 +60,7 @@ from ..streams.log import Event
 from . import register_scenario
 from .base import EVENT_BUDGET, Param, RunResult, Scenario, stop_note
 
-__all__ = ["BOOKING", "BookingResult", "PatientRecord", "BOOKING_MODES", "OUTCOMES"]
+__all__ = ["BOOKING", "BookingResult", "BookingSweep", "PatientRecord", "BOOKING_MODES", "OUTCOMES", "booking_sweep"]
 
 BOOKING_MODES = ("command", "event")
 #: Every way a patient's booking can end.
@@ -79,7 +80,8 @@ PARAMS = (
           "and write (ms)"),
     Param("handler_lag_ms", str, "exp:200", "time from a booking to its handling elsewhere: the calendar "
           "applying an event, and the news of a booking reaching other front-ends (ms)"),
-    Param("reminder_lag_ms", str, "exp:500", "time the reminder service takes to send a reminder (ms)"),
+    Param("reminder_ms", str, "exp:100", "time the reminder service takes to send one reminder; it sends "
+          "one at a time (ms)"),
     Param("reminder_handler", str, "dedupe", "reminder service: skip redelivered events (dedupe) or not (naive)",
           choices=("dedupe", "naive")),
     Param("duplicate", float, 0.1, "probability an AppointmentScheduled event is delivered twice", low=0.0, high=1.0),
@@ -100,7 +102,7 @@ def _nodes(p: dict) -> list[str]:
 
 
 def _cross_check(p: dict) -> None:
-    for name in ("latency", "service_ms", "handler_lag_ms", "reminder_lag_ms"):
+    for name in ("latency", "service_ms", "handler_lag_ms", "reminder_ms"):
         parse_latency(p[name], name)
     nodes = _nodes(p)
     for f in parse_faults(p["faults"]).faults:
@@ -185,30 +187,44 @@ def _plan(sim: Simulation, p: dict) -> list[PatientRecord]:
 # -- the reminder service ---------------------------------------------------------------------
 
 class Reminders:
-    """Sends one reminder per AppointmentScheduled event it handles; deliveries may repeat."""
+    """Handles AppointmentScheduled deliveries one at a time, each taking ``send`` ms; deliveries may repeat."""
 
-    def __init__(self, sim: Simulation, lag: Any, duplicate: float, handler: str) -> None:
-        self.sim, self.lag, self.duplicate = sim, lag, duplicate
+    def __init__(self, sim: Simulation, send: Any, duplicate: float, handler: str) -> None:
+        self.sim, self.send, self.duplicate = sim, send, duplicate
         self.rng = sim.rng("reminders")
         # A reminder is one more "sent" for the patient: a naive handler counts redeliveries too.
         self.handler = make_handler(handler, lambda n, _e: (n or 0) + 1)
         self.sent: dict[str, list[float]] = {}
-        self.pending = 0
+        self._queue: deque = deque()
+        self._busy = False
+
+    @property
+    def pending(self) -> int:
+        """Deliveries queued or being handled."""
+        return len(self._queue) + self._busy
 
     def emit(self, patient: str, booked_at: float) -> None:
         """Publish AppointmentScheduled for ``patient``: delivered once, or twice with probability ``duplicate``."""
         event = Event(f"appt-{patient}", patient, "AppointmentScheduled", {"booked_at": booked_at})
         copies = 2 if self.rng.random() < self.duplicate else 1
-        for _ in range(copies):
-            self.pending += 1
-            self.sim.schedule(self.lag.sample(self.rng), self._deliver, event)
+        self._queue.extend([event] * copies)
+        if not self._busy:
+            self._next()
+
+    def _next(self) -> None:
+        if self._queue:
+            self._busy = True
+            self.sim.schedule(self.send.sample(self.rng), self._deliver, self._queue.popleft())
+        else:
+            self._busy = False
 
     def _deliver(self, event: Event) -> None:
-        self.pending -= 1
         before = self.handler.state.get(event.key, 0)
         self.handler.handle(event)
         if self.handler.state.get(event.key, 0) > before:
             self.sent.setdefault(event.key, []).append(self.sim.now)
+            self.sim.record("note", "reminders", event.key, "reminder sent")  # in the digest: it identifies a run
+        self._next()
 
 
 # -- the deciders ---------------------------------------------------------------------------
@@ -435,7 +451,7 @@ def _run_booking(seed: int, p: dict, _hooks: dict) -> BookingResult:
     sim = Simulation(seed, trace=True, max_events=EVENT_BUDGET)
     net = Network(sim, NetworkOptions(latency=p["latency"], loss=p["loss"]))
     command = p["mode"] == "command"
-    reminders = Reminders(sim, parse_latency(p["reminder_lag_ms"], "reminder_lag_ms"), p["duplicate"],
+    reminders = Reminders(sim, parse_latency(p["reminder_ms"], "reminder_ms"), p["duplicate"],
                           p["reminder_handler"])
     records = _plan(sim, p)
     by_name = {r.patient: r for r in records}
@@ -474,8 +490,10 @@ def _run_booking(seed: int, p: dict, _hooks: dict) -> BookingResult:
     decided_at = sim.now
     stopped = stop_note(reason, cap, f"{left['undecided']} patients undecided") if left["undecided"] else ""
     # Then the eventual side catches up: events resent, the handler's lag, reminders.  Bounded
-    # by many mean lags rather than "until idle", so a heavy tail cannot keep the run going.
-    tail = 50 * max(lag.mean(), parse_latency(p["reminder_lag_ms"], "reminder_lag_ms").mean(), 1.0)
+    # by many mean times rather than "until idle", so a heavy tail cannot keep the run going.
+    send = parse_latency(p["reminder_ms"], "reminder_ms").mean()
+    # Reminders go out one at a time: every booking and its duplicate may queue behind the others.
+    tail = 50 * max(lag.mean(), send, 1.0) + 2 * len(records) * send
     stop = max(sim.now, heal) + min(tail, 3_600_000.0) + p["attempts"] * p["timeout_ms"] + p["settle_ms"]
     if reason != "events":
         why = sim.run_bounded(stop)
@@ -542,3 +560,26 @@ BOOKING = register_scenario(Scenario(
     work=lambda p: (p["patients"] * p["attempts"], "patients x attempts"),
     max_work=20_000,
 ))
+
+
+@dataclass
+class BookingSweep:
+    """Both modes at each arrival rate: ``runs[mode][i]`` is the run at ``rates[i]`` (same seed, same patients)."""
+
+    rates: list[float]
+    runs: dict[str, list[BookingResult]]
+
+    def series(self, mode: str, metric: str) -> list[float]:
+        """``metric`` of ``mode``'s runs, one value per rate."""
+        return [r.metrics[metric] for r in self.runs[mode]]
+
+
+def booking_sweep(seed: int, rates: "list[float] | tuple[float, ...]", modes: tuple[str, ...] = BOOKING_MODES,
+                  **params: Any) -> BookingSweep:
+    """Run ``booking`` for each mode at each arrival rate (patients per second), other parameters fixed."""
+    if not rates:
+        raise ValueError("rates=[] must hold at least one arrival rate; allowed: numbers between 0.01 and 10000")
+    if "arrival_rate" in params or "mode" in params:
+        raise ValueError("arrival_rate and mode are what booking_sweep varies; allowed: the other booking parameters")
+    runs = {m: [BOOKING.run(seed, mode=m, arrival_rate=rate, **params) for rate in rates] for m in modes}
+    return BookingSweep([float(r) for r in rates], runs)

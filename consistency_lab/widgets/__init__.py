@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Explorer
+from .booking_explorer import BookingExplorer
 from .commit_explorer import CommitExplorer
 from .document_explorer import DocumentExplorer
 from .growth_explorer import GrowthExplorer
@@ -36,6 +37,7 @@ EXPLORERS: dict[str, type[Explorer]] = {
     "overload": OverloadExplorer,
     "timeline": TimelineExplorer,
     "document": DocumentExplorer,
+    "booking": BookingExplorer,
     "growth": GrowthExplorer,
     "commit": CommitExplorer,
     "optimistic_ui": OptimisticUIExplorer,
