@@ -10,8 +10,8 @@ Nemesis schedules, as fractions of the run (``T = seconds``):
 
 * ``none``: no faults.
 * ``isolate-member``: a follower (chosen by ``seed``) is cut off from its peers, both ways,
-  from 0.2 T to 0.8 T.  Clients 0, ``members``, ... are bound to it, so serializable reads
-  are served by it from its local, no longer updated state.
+  from 0.2 T to 0.8 T.  Clients 0, 2, 4, ... read from it (serializable reads are served
+  from its local, no longer updated state); every client writes through the other members.
 * ``kill-leader``: the leader is killed (``kill -9``) at 0.2 T and restarted at 0.45 T;
   the new leader is killed at 0.55 T and restarted at 0.8 T.
 * ``pause-member``: the leader is paused (SIGSTOP) at 0.2 T and resumed at 0.6 T.
@@ -36,6 +36,7 @@ from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from consistency_lab.check import CheckResult, Model, Operation, cas_kv_model, check_operations, write_edn
 
+from ..metrics import stale_reads
 from ..validation import choice, count, number, positive
 from .etcd_cluster import MEMBER_COUNTS, EtcdCluster, EtcdStartError, etcd_availability, etcd_cluster
 from .etcd_workload import READ_MODES, WorkloadConfig, run_workload
@@ -64,10 +65,36 @@ class EtcdRun:
     seed: int = 0
     wall_s: float = 0.0
     notes: List[str] = field(default_factory=list)  # nemesis steps that could not be applied
+    client_members: List[str] = field(default_factory=list)  # where client i writes (and cas)
+    read_members: List[str] = field(default_factory=list)  # where client i reads
+
+    def member_of(self, op: Operation) -> str:
+        """The member that served ``op`` (processes are numbered Jepsen's way: client + k * clients)."""
+        client = int(op.client_id) % self.clients
+        return (self.read_members if op.input[0] == "read" else self.client_members)[client]
 
     def check(self, timeout: float = 10.0) -> CheckResult:
         """Linearizability of the operations under the cas-kv model (one register per key)."""
         return check_operations(self.model, self.operations, timeout=timeout)
+
+    def stale_reads(self) -> List[Operation]:
+        """Reads that returned a value provably overwritten before they began (no search needed)."""
+        stale: List[Operation] = []
+        for key in sorted({op.input[1] for op in self.operations}, key=str):
+            # As a plain register: a swapping cas is a write of its new value, a failed one changed nothing.
+            origin: Dict[int, Operation] = {}  # id of the register operation -> the keyed one
+            flat: List[Operation] = []
+            for op in self.operations:
+                if op.input[1] != key or (op.input[0] == "cas" and op.output is False):
+                    continue
+                if op.input[0] == "read":
+                    inp = ("read", None)
+                else:
+                    inp = ("write", op.input[2][1] if op.input[0] == "cas" else op.input[2])
+                flat.append(Operation(op.client_id, inp, op.call, op.output, op.return_time, op.status))
+                origin[id(flat[-1])] = op
+            stale += [origin[id(op)] for op in stale_reads(flat)]
+        return sorted(stale, key=lambda op: op.call)
 
     def save_edn(self, path: str | Path | IO[str]) -> None:
         """Write the history as Jepsen EDN (``:time`` in ns, ``:key`` on every operation)."""
@@ -218,11 +245,18 @@ def run_etcd_experiment(read_mode: str = "linearizable", nemesis: str = "isolate
         leader = cluster.leader()
         followers = [n for n in cluster.names if n != leader]
         target = random.Random(f"{seed}/target").choice(followers) if nemesis == "isolate-member" else None
-        # Client i talks to member order[i % members]; with isolate-member the target comes first,
-        # so client 0 (and every members-th client) reads from the member that will be cut off.
-        order = ([target] + [n for n in cluster.names if n != target]) if target else cluster.names
-        ports = [cluster.members[order[i % members]].client_port for i in range(clients)]
-        config = WorkloadConfig(ports, keys, float(seconds), seed, read_mode, op_timeout_s=_OP_TIMEOUT_S)
+        if target is None:
+            client_members = [cluster.names[i % members] for i in range(clients)]
+            read_members = list(client_members)
+        else:
+            # Writes go to the members that stay connected; every other client reads from the
+            # member that will be cut off (client 0 first), the rest from their own member.
+            rest = [n for n in cluster.names if n != target]
+            client_members = [rest[i % len(rest)] for i in range(clients)]
+            read_members = [target if i % 2 == 0 else client_members[i] for i in range(clients)]
+        config = WorkloadConfig([cluster.members[n].client_port for n in client_members], keys, float(seconds), seed,
+                                read_mode, op_timeout_s=_OP_TIMEOUT_S,
+                                read_ports=[cluster.members[n].client_port for n in read_members])
         start = time.monotonic()
         nem = _Nemesis(cluster, start, float(seconds))
         steps = _schedule(nemesis, target, seed)
@@ -235,4 +269,5 @@ def run_etcd_experiment(read_mode: str = "linearizable", nemesis: str = "isolate
             thread.join(30.0)
     return EtcdRun(operations=ops, model=cas_kv_model(), faults=list(nem.faults), read_mode=read_mode,
                    nemesis=nemesis, members=members, counts=counts, clients=clients, keys=keys,
-                   seconds=float(seconds), seed=seed, wall_s=round(time.monotonic() - wall, 3), notes=nem.notes)
+                   seconds=float(seconds), seed=seed, wall_s=round(time.monotonic() - wall, 3), notes=nem.notes,
+                   client_members=client_members, read_members=read_members)

@@ -22,8 +22,11 @@ one right after its first request.  Requests on a connection that was not blocke
 opened keep the direction of its first request (rafthttp keeps streams and pipelines on
 separate transports, so a connection never changes kind).
 
-Senders that the table cannot name (before :meth:`LinkTable.learn` is told the member ids,
-or a client that sends no header) are never cut.
+A request without the header (etcd's prober, ``/version``, ``/members``) gets
+``Connection: close`` added, so its connection ends with its one reply and cannot be reused
+for pipeline messages that would then pass unnamed.  Senders that the table cannot name are
+never cut; the ids are learned right after start-up, and a connection's name is looked up
+again at every cut, so the streams opened before that are cut too.
 """
 
 from __future__ import annotations
@@ -57,6 +60,18 @@ def message_direction(method: str, path: str, dialer: str, dialed: str) -> Tuple
     if method == "GET" and path.startswith("/raft/stream/"):
         return dialed, dialer  # a stream: the dialed member writes its messages into the response
     return dialer, dialed
+
+
+def _one_request_only(data: bytes) -> bytes:
+    """The request with ``Connection: close``, so its connection carries nothing after it.
+
+    etcd's prober sends ``GET /raft/probing`` without ``X-Server-From`` on the same keep-alive
+    transport as the pipeline; reused, that unnamed connection would carry raft messages
+    past every cut.
+    """
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
+    return b"\r\n".join(lines + [b"Connection: close"]) + sep + rest
 
 
 class LinkTable:
@@ -213,6 +228,8 @@ class PeerProxy:
         # Names are looked up when a link is cut, not only now: the streams etcd opens at
         # bootstrap predate LinkTable.learn and must still be closed by a later cut.
         conn = ProxyConnection(self.name, method, path, headers.get("x-server-from"), client, client)
+        if conn.server_from is None:
+            first = _one_request_only(first)
         with self._lock:
             self.seen.append((self.links.name_of(conn.server_from), method, path))
         if self._closed or self.links.blocked(*conn.direction(self.links)):

@@ -1,7 +1,7 @@
 """A Jepsen-style register workload on etcd's v3 JSON gateway, recorded as pinned ``Operation``s.
 
-Each client thread is bound to one member (client ``i`` to member ``i mod members``, as
-Jepsen binds a client to a node) and loops until the deadline: read, write or
+Each client thread is bound to one member (as Jepsen binds a client to a node; a client may
+be given a second member for its reads) and loops until the deadline: read, write or
 compare-and-set on one of a few keys, then a short think time.  What to do, on which key,
 and the think times come from ``random.Random`` seeded with ``"{seed}/client{i}"``, so a seed
 fixes the workload; what etcd answers does not repeat, it is a real system.
@@ -58,7 +58,7 @@ def empty_counts() -> Dict[str, Dict[str, int]]:
 class WorkloadConfig:
     """What the client threads do: ports they talk to, keys, read mode, pacing and timeouts."""
 
-    client_ports: Sequence[int]  # one gateway port per client thread
+    client_ports: Sequence[int]  # one gateway port per client thread: its writes and cas go there
     keys: int
     seconds: float
     seed: int
@@ -66,6 +66,7 @@ class WorkloadConfig:
     op_timeout_s: float = 1.0
     think_ms: Tuple[float, float] = (5.0, 25.0)
     mix: Tuple[float, float, float] = (0.5, 0.3, 0.2)  # read, write, cas
+    read_ports: Optional[Sequence[int]] = None  # where each client reads (default: its client port)
 
 
 @dataclass
@@ -114,6 +115,7 @@ def _read_body(key: str, read_mode: str) -> dict:
 def _client(i: int, config: WorkloadConfig, rec: _Recorder, deadline: float) -> None:
     rng = random.Random(f"{config.seed}/client{i}")
     port = config.client_ports[i]
+    read_port = config.read_ports[i] if config.read_ports is not None else port
     clients = len(config.client_ports)
     process = i
     seen: Dict[str, object] = {}
@@ -129,7 +131,7 @@ def _client(i: int, config: WorkloadConfig, rec: _Recorder, deadline: float) -> 
         call = rec.now_ms()
         try:
             if kind == "read":
-                reply = _call(port, "/v3/kv/range", _read_body(key, config.read_mode), config.op_timeout_s)
+                reply = _call(read_port, "/v3/kv/range", _read_body(key, config.read_mode), config.op_timeout_s)
                 kvs = reply.get("kvs") or []
                 result = int(unb64(kvs[0].get("value", ""))) if kvs else None
                 seen[key] = result
