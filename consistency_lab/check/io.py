@@ -330,9 +330,9 @@ def write_edn(ops: Iterable[Operation] | History, path: str | Path | IO[str]) ->
         ops = ops.operations
     ops = list(ops)
     events: list[tuple[float, int, int, str]] = []
-    next_call: dict[Any, list[float]] = {}  # per process, call times in order: where a pending op gives up
-    for op in sorted(ops, key=lambda o: o.call, reverse=True):
-        next_call.setdefault(op.client_id, []).append(op.call)
+    calls: dict[Any, list[float]] = {}  # per process, its call times: a pending op gives up before the next
+    for op in ops:
+        calls.setdefault(op.client_id, []).append(op.call)
     end = max([op.call for op in ops] + [op.return_time for op in ops if not op.pending] + [0.0])
     for n, op in enumerate(ops):
         f, key, inv_value, done_value = _edn_shape(op)
@@ -340,7 +340,7 @@ def write_edn(ops: Iterable[Operation] | History, path: str | Path | IO[str]) ->
         # an operation that took no time at all (2), so every process's events stay paired.
         events.append((op.call, 1, n, _edn_event(op.client_id, "invoke", f, key, inv_value, op.call)))
         if op.pending:
-            later = [t for t in next_call.get(op.client_id, []) if t > op.call]
+            later = [t for t in calls[op.client_id] if t > op.call]
             # Jepsen ends an operation the client gave up on with :info; the time it is written
             # at does not matter to a reader (pending = return at infinity): before the
             # process's next invoke, or at the end.

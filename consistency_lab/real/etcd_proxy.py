@@ -33,13 +33,15 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Callable, Deque, Dict, Iterable, List, Optional, Set, Tuple
 
 __all__ = ["LinkTable", "PeerProxy", "ProxyConnection", "parse_request_head", "message_direction"]
 
 _HEAD_LIMIT = 64 * 1024  # a request head larger than this is not rafthttp's
 _CHUNK = 64 * 1024
+_SEEN = 512
 
 
 def parse_request_head(head: bytes) -> Tuple[str, str, Dict[str, str]]:
@@ -131,6 +133,14 @@ class LinkTable:
             self._listeners.append(notify)
 
 
+def _direction(links: LinkTable, method: str, path: str, server_from: Optional[str],
+               dialed: str) -> Tuple[Optional[str], Optional[str]]:
+    dialer = links.name_of(server_from)
+    if dialer is None:
+        return None, None
+    return message_direction(method, path, dialer, dialed)
+
+
 @dataclass
 class ProxyConnection:
     """One proxied connection: its first request (method, path, ``X-Server-From``) and both sockets."""
@@ -144,10 +154,7 @@ class ProxyConnection:
 
     def direction(self, links: LinkTable) -> Tuple[Optional[str], Optional[str]]:
         """(sender, receiver) of its raft messages, named with what ``links`` knows now."""
-        dialer = links.name_of(self.server_from)
-        if dialer is None:
-            return None, None
-        return message_direction(self.method, self.path, dialer, self.dialed)
+        return _direction(links, self.method, self.path, self.server_from, self.dialed)
 
     def close(self) -> None:
         """Shut both sockets down (wakes the pump threads blocked in recv)."""
@@ -179,7 +186,8 @@ class PeerProxy:
         self._conns: List[ProxyConnection] = []
         self._closed = False
         self.refused = 0  # connections closed at their first request because their link was cut
-        self.seen: List[Tuple[Optional[str], str, str]] = []  # (dialer, method, path) of first requests
+        # (dialer, method, path) of the latest first requests: for tests and for a curious student
+        self.seen: Deque[Tuple[Optional[str], str, str]] = deque(maxlen=_SEEN)
         links.on_cut(self.close_blocked)
         self._thread = threading.Thread(target=self._accept_loop, name=f"peer-proxy-{name}", daemon=True)
         self._thread.start()
@@ -225,14 +233,12 @@ class PeerProxy:
             return
         head = first.split(b"\r\n\r\n", 1)[0]
         method, path, headers = parse_request_head(head)
-        # Names are looked up when a link is cut, not only now: the streams etcd opens at
-        # bootstrap predate LinkTable.learn and must still be closed by a later cut.
-        conn = ProxyConnection(self.name, method, path, headers.get("x-server-from"), client, client)
-        if conn.server_from is None:
+        server_from = headers.get("x-server-from")
+        if server_from is None:
             first = _one_request_only(first)
         with self._lock:
-            self.seen.append((self.links.name_of(conn.server_from), method, path))
-        if self._closed or self.links.blocked(*conn.direction(self.links)):
+            self.seen.append((self.links.name_of(server_from), method, path))
+        if self._closed or self.links.blocked(*_direction(self.links, method, path, server_from, self.name)):
             with self._lock:
                 self.refused += 1
             client.close()
@@ -243,7 +249,9 @@ class PeerProxy:
         except OSError:
             client.close()  # the member is down: the dialer sees a reset, as it would without a proxy
             return
-        conn.upstream = upstream
+        # Names are looked up again at every cut, not only now: the streams etcd opens at
+        # bootstrap predate LinkTable.learn and must still be closed by a later cut.
+        conn = ProxyConnection(self.name, method, path, server_from, client, upstream)
         with self._lock:
             if self._closed:
                 conn.close()

@@ -123,3 +123,12 @@ def test_linearizable_reads_stay_linearizable_through_faults(nemesis, first_faul
         assert [text.split()[0] for _, text in run.faults] == ["killed", "restarted", "killed", "restarted"]
         # Clients of a dead member are refused (certainly not applied) or left not knowing.
         assert sum(run.counts[k]["failed"] + run.counts[k]["indeterminate"] for k in run.counts) > 0
+
+
+def test_five_members_with_a_two_member_minority_cut_off_stay_linearizable():
+    require(etcd_availability() is None, f"etcd 3.5 ({etcd_availability()})", INSTALL_HINT)
+    run = run_etcd_experiment("linearizable", "partition", members=5, clients=5, seconds=2.0, seed=3)
+    cut = run.faults[0][1]
+    minority, majority = cut.removeprefix("partitioned ").split(" | ")
+    assert minority.count("m") == 2 and majority.count("m") == 3, cut
+    assert run.check(timeout=30.0).verdict == "ok"
