@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
-from .style import OKABE_ITO, PALETTE, finish, new_figure
+from .style import MODE_COLOURS, OKABE_ITO, PALETTE, finish, new_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -82,10 +82,11 @@ def plot_perceived_cut(rows: Sequence[tuple[float, float, float]], ax: "Optional
 
 
 def plot_balances(results: Mapping[str, Any], ax: "Optional[Axes]" = None) -> "Figure":
-    """The true balance over time in each payments run; below the zero line is money the bank never had."""
+    """The true balance over time per payments run (labels "eventual"/"reservation" get their usual colours)."""
     fig, ax = new_figure(7.0, 3.8, ax)
     ax.axhline(0, color=OKABE_ITO["black"], lw=1, label="zero balance")
-    for (label, r), colour in zip(results.items(), PALETTE):
+    for (label, r), fallback in zip(results.items(), PALETTE):
+        colour = MODE_COLOURS.get(label, fallback)  # "eventual" and "reservation" as in every chapter
         series = r.balance_series
         end = r.params["duration_ms"] + r.params["timeout_ms"]
         ax.step([t for t, _ in series] + [end], [b for _, b in series] + [series[-1][1]], where="post",
