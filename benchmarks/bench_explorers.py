@@ -53,6 +53,8 @@ def _moves(e) -> list[tuple[str, object]]:
         elif isinstance(w, W.Dropdown):
             opts = list(w.options)
             other = opts[(opts.index(w.value) + 1) % len(opts)]
+        elif isinstance(w, W.Textarea):
+            other = w.value.rsplit("\n", 1)[0]  # a text box (a history): drop its last line
         else:
             other = w.value + w.step if w.value + w.step <= w.max else w.value - w.step
         out += [(name, other), (name, w.value)]

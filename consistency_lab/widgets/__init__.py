@@ -15,6 +15,7 @@ from .booking_explorer import BookingExplorer
 from .commit_explorer import CommitExplorer
 from .document_explorer import DocumentExplorer
 from .growth_explorer import GrowthExplorer
+from .history_explorer import HistoryExplorer
 from .logistics_explorer import LogisticsExplorer
 from .optimistic_ui_explorer import OptimisticUIExplorer
 from .overload_explorer import OverloadExplorer
@@ -39,6 +40,7 @@ EXPLORERS: dict[str, type[Explorer]] = {
     "document": DocumentExplorer,
     "booking": BookingExplorer,
     "growth": GrowthExplorer,
+    "history": HistoryExplorer,
     "commit": CommitExplorer,
     "optimistic_ui": OptimisticUIExplorer,
 }

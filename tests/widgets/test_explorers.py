@@ -259,6 +259,8 @@ def test_cached_frames_match_a_full_redraw(explorers):
              "document": [{"seed": 3}, {"strategy": "central"}, {"schedule": "no cut-offs"}, {"editors": 2},
                           {"seed": 4}],
              "booking": [{"seed": 3}, {"handler_lag_ms": 1000}, {"frontends": 1}, {"reminder_ms": 500}, {"seed": 4}],
+             "history": [{"seed": 3}, {"witness": "causal"}, {"history": "c1 write x 1 @0-1\nc2 read x -> nil @2-3"},
+                         {"seed": 4}],
              "growth": [{"seed": 3}, {"shared_keys": "20"}, {"tickets_per_anomaly": 0.3}, {"users_k": 900},
                         {"seed": 4}],
              "commit": [{"seed": 3}, {"protocol": "saga"}, {"crash_point": "none"}, {"downtime_ms": 1500},
