@@ -32,7 +32,7 @@ wait, publish conflicts, failed saves, saves and publishes done, and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from ..latency import Exponential
 from ..metrics import latency_summary
@@ -82,7 +82,6 @@ class _Editor:
         self.page = 0
         self.base_version = 0
         self.saved = 0
-        self.busy_txn: Optional[int] = None
 
     def start(self) -> None:
         """Pick the first page and think before the first save."""
@@ -178,7 +177,7 @@ def _run_cms(seed: int, p: dict, hooks: dict) -> CmsResult:
     site = _Site(p["pages"])
 
     def aborted(txn: int, reason: str) -> None:
-        editor, log, started, then = site.owners.pop(txn)
+        _editor, log, started, then = site.owners.pop(txn)
         log.append((started, sim.now - started, reason))
         locks.release_all(txn)
         then()  # the editor gives up on this save (or publish) and goes on
