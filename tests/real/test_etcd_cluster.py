@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -118,6 +119,17 @@ def test_kill_ends_the_process_and_restart_brings_it_back_with_its_data(healthy)
     healthy.restart(name)
     assert healthy.members[name].proc.pid != proc.pid
     assert _local_read(healthy, name, "durable") == "before-kill"
+
+
+def test_a_member_restarted_from_a_short_lived_thread_outlives_that_thread(healthy):
+    # The nemesis restarts members from its own thread; PR_SET_PDEATHSIG must not follow it.
+    name = _follower(healthy)
+    healthy.kill(name)
+    worker = threading.Thread(target=healthy.restart, args=(name,))
+    worker.start()
+    worker.join()
+    time.sleep(0.5)
+    assert healthy.members[name].running and healthy.status(name) is not None
 
 
 def test_crashing_the_leader_makes_another_member_lead(healthy):
