@@ -8,7 +8,7 @@ from typing import Any
 from consistency_lab.history import Operation
 
 SUPPORTED = ("('write', v), ('read', None), ('cas', (old, new)), ('put', k, v), ('get', k, None), "
-             "('append', k, v)")
+             "('append', k, v), and per key ('write', k, v), ('read', k, None), ('cas', k, (old, new))")
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,6 +32,9 @@ def access(op: Operation) -> Access | None:
         return Access(op, None, False, op.output) if op.status == "ok" else None
     if f == "cas" and len(inp) == 2:
         return Access(op, None, True, inp[1][1]) if op.status == "info" or op.output is True else None
+    if f in ("write", "read", "cas") and len(inp) == 3:  # cas-kv: one register per key (the etcd runs)
+        keyed = access(Operation(op.client_id, (f, inp[2]), op.call, op.output, op.return_time, op.status))
+        return None if keyed is None else Access(op, inp[1], keyed.is_write, keyed.value)
     if f in ("put", "append") and len(inp) == 3:
         return Access(op, inp[1], True, inp[2], append=f == "append")
     if f == "get" and len(inp) == 3:

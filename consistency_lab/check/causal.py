@@ -45,7 +45,8 @@ from .builtin_models import describe_op
 from .pattern_result import PatternResult
 from .result import format_op
 
-_SUPPORTED = "('write', v), ('read', None), ('cas', (old, new)), ('put', k, v), ('get', k, None)"
+_SUPPORTED = ("('write', v), ('read', None), ('cas', (old, new)), ('put', k, v), ('get', k, None), "
+              "('write', k, v), ('read', k, None), ('cas', k, (old, new))")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ def _node(op: Operation) -> _Node:
         if op.output is True:
             return _Node(None, writes=new, reads=old, does_write=True, does_read=True)
         return _Node(None)  # a refused compare says little about what it saw
+    if f in ("write", "read", "cas") and len(inp) == 3:  # cas-kv: one register per key (the etcd runs)
+        plain = _node(Operation(op.client_id, (f, inp[2]), op.call, op.output, op.return_time, op.status))
+        return _Node(inp[1], plain.writes, plain.reads, plain.does_write, plain.does_read)
     if f == "put" and len(inp) == 3:
         return _Node(inp[1], writes=inp[2], does_write=True)
     if f == "get" and len(inp) == 3:

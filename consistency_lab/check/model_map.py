@@ -29,7 +29,7 @@ from typing import Any, Hashable, Iterable, Mapping
 from consistency_lab.history import History, Operation
 
 from ._common import checkable_ops, validate_model, validate_timeout
-from .builtin_models import cas_register_model, register_model, tuple_kv_model
+from .builtin_models import cas_kv_model, cas_register_model, register_model, tuple_kv_model
 from .causal import check_causal
 from .eventual import check_eventual
 from .guarantees import SEQUENTIAL_LIMIT
@@ -70,9 +70,12 @@ _MARK = {True: "✓", False: "✗", None: "?"}
 
 def model_for(ops: Iterable[Operation] | History) -> Model:
     """The sequential specification for these operations: register, CAS register, or kv with logs."""
-    fs = {op.input[0] for op in checkable_ops(ops) if isinstance(op.input, (tuple, list)) and op.input}
+    inputs = [op.input for op in checkable_ops(ops) if isinstance(op.input, (tuple, list)) and op.input]
+    fs = {inp[0] for inp in inputs}
     if fs & {"put", "get", "append"}:
         return tuple_kv_model()
+    if any(len(inp) == 3 for inp in inputs):  # ("write", key, v): a register per key, as etcd runs record
+        return cas_kv_model()
     return cas_register_model() if "cas" in fs else register_model()
 
 
@@ -174,11 +177,38 @@ def place_on_map(
         out.rows.append(("sequential", _tri(seq.verdict), _search_note(seq, "each client's order")))
 
     _pattern_row(out, "causal", lambda: check_causal(ops))
+    session_ops, original = _session_view(ops)
     for name, check in SESSION_CHECKS.items():
-        _pattern_row(out, name, lambda check=check: check(ops))
+        _pattern_row(out, name, lambda check=check: _back(check(session_ops), original))
     _pattern_row(out, "consistent prefix", lambda: check_consistent_prefix(ops))
     _pattern_row(out, "eventual", lambda: check_eventual(ops, replica_states))
     return out
+
+
+def _session_view(ops: list[Operation]) -> tuple[list[Operation], dict[int, Operation]]:
+    """The session checks read key-value operations: per-key registers ("write", k, v) become puts and
+    gets, and a successful compare-and-set a put of its new value (its compare is not judged there)."""
+    view, original = [], {}
+    for op in ops:
+        inp = op.input
+        if isinstance(inp, (tuple, list)) and len(inp) == 3 and inp[0] in ("write", "read", "cas"):
+            if inp[0] == "cas" and op.status == "ok" and op.output is not True:
+                continue  # a refused compare changed nothing and saw little
+            new = {"write": ("put", inp[1], inp[2]), "read": ("get", inp[1], None)}.get(inp[0]) or \
+                ("put", inp[1], inp[2][1])
+            output = op.output if inp[0] == "read" else None
+            op2 = Operation(op.client_id, new, op.call, output, op.return_time, op.status)
+            original[id(op2)] = op
+            op = op2
+        view.append(op)
+    return view, original
+
+
+def _back(res: Any, original: dict[int, Operation]) -> Any:
+    """``res`` with its violating operations mapped back to the ones the caller passed."""
+    if getattr(res, "violation", None):
+        res.violation = tuple(original.get(id(op), op) for op in res.violation)
+    return res
 
 
 def _pattern_row(out: ModelMap, name: str, run: Any) -> None:

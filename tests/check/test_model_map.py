@@ -126,3 +126,15 @@ def test_implications_hold_on_random_histories(ops):
     for name in MAP_LEVELS:
         if m.holds(name) is False and name != "eventual":
             assert m.witness(name), name
+
+
+def test_per_key_registers_as_etcd_records_them():
+    # cas-kv inputs: ("write", key, v), ("read", key, None), ("cas", key, (old, new)) -> True/False.
+    ops = [Operation(1, ("write", "k", 1), 0, True, 1), Operation(1, ("cas", "k", (1, 2)), 2, True, 3),
+           Operation(0, ("read", "k", None), 4, 1, 5), Operation(0, ("read", "j", None), 4, None, 5)]
+    m = place_on_map(ops)
+    assert m.results["linearizable"].model.name == "cas-kv" and m.holds("linearizable") is False
+    assert m.holds("sequential") is True and m.holds("causal") is True and m.holds("eventual") is False
+    own = place_on_map(ops[:2] + [Operation(1, ("read", "k", None), 4, 1, 5)])
+    assert own.holds("read-your-writes") is False and own.witness("read-your-writes")[0] is ops[1]
+    assert own.holds("causal") is False and own.results["causal"].pattern == "WriteCORead"
