@@ -40,7 +40,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 VIEWPORT = {"width": 1280, "height": 800}
 SHOTS = ROOT / ".browser-screenshots"
 LABS = ["labs/lab01_idempotent_handlers.ipynb", "labs/lab03_crdts.ipynb", "labs/lab05_cqrs_projection.ipynb",
-        "labs/lab06_build_a_replica.ipynb"]
+        "labs/lab06_build_a_replica.ipynb", "labs/lab04_reservations_and_sagas.ipynb"]
 NOTEBOOKS = [*sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "chapters").glob("*.ipynb")), *LABS]
 RUN_ALL_TIMEOUT_S = 150
 #: A student moving a control should see the new figure within this long (browser round trip included).

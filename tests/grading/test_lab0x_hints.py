@@ -9,7 +9,7 @@ from consistency_lab.grading.checks import checks_for, load_lab_checks, run_chec
 from consistency_lab.grading.student import CheckReport
 
 LABS = ["lab01_idempotent_handlers", "lab02_reconciliation", "lab03_crdts", "lab05_cqrs_projection",
-        "lab06_build_a_replica"]
+        "lab06_build_a_replica", "lab04_reservations_and_sagas"]
 # Code in a hint: a call, an index, an assignment or comparison, a modulo, an attribute call, braces.
 CODE = re.compile(r"\w\(|[\[\]{}=%<>]|\)\.|\+=|\bself\.")
 

@@ -179,7 +179,7 @@ def a_declined_card_releases_the_seat_at_once(ns):
 
 @check_for(lab=LAB, grade_id="q2_checkout", points=20,
            hint="A timeout is not a no: the money may have moved. Give the seat back and ask for the money back "
-                "too (a refund of nothing changes nothing).")
+                "too; a refund of nothing changes nothing.")
 def a_payment_timeout_leaves_nothing_charged_or_held(ns):
     """a payment that timed out after the money moved: the seat is released and ann keeps her money"""
     answer, inventory, payments = checkout_once(ns, "timeout-after")
