@@ -102,3 +102,14 @@ def test_edn_writer_refuses_what_it_cannot_write():
         write_edn([op(0, ("frob", 1), 0, None, 1)], io.StringIO())
     with pytest.raises(ValueError, match=r"value=.*cannot be written as EDN"):
         write_edn([op(0, ("write", "k", {1: 2}), 0, None, 1)], io.StringIO())
+
+
+def test_the_command_line_checks_a_saved_etcd_history_with_the_cas_kv_model(tmp_path, capsys):
+    from consistency_lab.cli import main
+
+    good, bad = tmp_path / "good.edn", tmp_path / "bad.edn"
+    write_edn(FRESH, good)
+    write_edn(FRESH + [op(4, ("read", "k0", None), 10, 1, 11)], bad)
+    assert main(["check", str(good), "--model", "cas-kv"]) == 0
+    assert main(["check", str(bad), "--model", "cas-kv"]) == 1
+    capsys.readouterr()
