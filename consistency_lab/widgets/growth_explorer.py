@@ -1,7 +1,7 @@
 """Chapter 10's explorer: what each choice costs per day as users grow, and where the cheaper one flips.
 
-Each user count on the grid is two short growth runs (eventual and strong, 500 writes
-each): they measure anomalies per write and milliseconds per write.  The business
+Each user count on the grid is two short growth runs (eventual with 1,000 writes, strong
+with 200): they measure anomalies per write and milliseconds per write.  The business
 knobs (tickets per anomaly, the cost of a ticket, the cost of a millisecond) only
 re-price those measurements, so the runs are kept by their simulation inputs and a
 cost knob redraws without simulating again.
@@ -16,11 +16,12 @@ from typing import Any
 from ..scenarios.growth import GrowthRow, GrowthStudy, Measured, cost_study, measure_growth
 from .base import Explorer, dropdown, float_slider, slider
 
-__all__ = ["GrowthExplorer", "GrowthExplorerResult", "GRID", "WRITES"]
+__all__ = ["GrowthExplorer", "GrowthExplorerResult", "GRID", "WRITES", "STRONG_WRITES"]
 
 #: The user counts drawn (three per two decades) and the writes each run simulates.
 GRID = (1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000)
-WRITES = 500
+WRITES = 1_000
+STRONG_WRITES = 200
 X_LIMITS = (700.0, 1_500_000.0)
 
 
@@ -77,7 +78,7 @@ class GrowthExplorer(Explorer):
         if key not in self._runs:
             if len(self._runs) > 400:  # a long session moves many sliders: keep memory bounded
                 self._runs.clear()
-            self._runs[key] = measure_growth(users, seed=params["seed"], writes=WRITES,
+            self._runs[key] = measure_growth(users, seed=params["seed"], writes=WRITES, strong_writes=STRONG_WRITES,
                                              actions_per_user_day=float(params["actions_per_user_day"]),
                                              shared_keys=int(params["shared_keys"]),
                                              mergeable_share=float(params["mergeable_share"]))
