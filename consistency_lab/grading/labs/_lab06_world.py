@@ -15,8 +15,7 @@ a failure.  No reference implementation of a graded part lives here: this module
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from consistency_lab.check import CheckResult, check_operations, register_model
@@ -552,12 +551,3 @@ def replay(cls: type, schedule: "str | Schedule", seed: int = 0) -> ReplicaRun:
     """Run ``cls`` again exactly as a failing check did (same schedule, same seed)."""
     return run_replicas(cls, schedule, seed)
 
-
-def with_changes(name: str, **changes: Any) -> Schedule:
-    """A named schedule with some fields changed (a new name is given by the caller in ``changes``)."""
-    return replace(schedule_named(name), **changes)
-
-
-def finite(x: float) -> bool:
-    """True for a finite time."""
-    return not math.isinf(x)

@@ -150,7 +150,7 @@ def _part_runs(ns, part: str, schedules, seeds, finish: tuple = ()) -> str | Non
 
     if part == "q4_survive":
         return None
-    return _isolation.earlier_part_note(own, "other parts", "your own ABDReplica")
+    return _isolation.earlier_part_note(own, "ABDReplica", "all your parts together")
 
 
 FAULTY = ("calm", "reorder", "duplicates", "loss", "partition", "crash-restart", "mixed")
@@ -169,7 +169,7 @@ def _own_work(ns, part: str) -> None:
            hint="Over many seeds and faults, each write's stamp must be above every stamp a majority holds, and "
                 "unique.")
 def l06h_writes_over_faulty_runs(ns):
-    """your write path, with correct reads and quorums, stays linearizable over 3 and 5 replicas and 7 kinds of fault"""
+    """your write path, with correct reads and quorums: linearizable on 10 schedules (3 and 5 replicas), 3 seeds each"""
     return _part_runs(ns, "q1_write", FAULTY + FIVE, range(3))
 
 
@@ -197,7 +197,7 @@ def l06h_write_path_is_own_work(ns):
 @check_for(lab=LAB, grade_id="q2_read", points=20, public=False,
            hint="Over many seeds and faults, a read returns the value of the highest stamp its majority holds.")
 def l06h_reads_over_faulty_runs(ns):
-    """your read path, with correct writes, write-back and quorums, stays linearizable over many faulty runs"""
+    """your read path, with correct writes, write-back and quorums: linearizable on 10 schedules, 3 seeds each"""
     return _part_runs(ns, "q2_read", FAULTY + FIVE, range(3))
 
 
@@ -213,7 +213,7 @@ def l06h_read_path_is_own_work(ns):
 @check_for(lab=LAB, grade_id="q3_writeback", points=25, public=False,
            hint="A read answers only once a majority holds what it found, whatever the network does meanwhile.")
 def l06h_write_back_over_faulty_runs(ns):
-    """your write-back, with correct writes, reads and quorums: the inversion schedule and many faulty runs"""
+    """your write-back, with correct writes, reads and quorums: the inversion and 10 more schedules, 3 seeds each"""
     return _part_runs(ns, "q3_writeback", ("inversion",) + FAULTY + FIVE, range(3))
 
 
