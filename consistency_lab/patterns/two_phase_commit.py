@@ -68,7 +68,9 @@ class Decision(Request):
 
 @dataclass(frozen=True)
 class DecisionAck(Reply):
-    """Participant -> coordinator: the decision is applied (the lock is released)."""
+    """Participant -> coordinator: the decision on ``txn_id`` is applied (the lock is released)."""
+
+    txn_id: str = ""
 
 
 @dataclass
@@ -192,10 +194,17 @@ class TwoPCCoordinator(Node):
         msg = Decision(req_id=self.sim.next_id(), txn_id=record.txn_id, commit=record.status == "committed")
 
         def again() -> None:
-            if attempt < self.max_decision_attempts:
+            # A late ack (after its timer) still counts: on_DecisionAck records it, so stop resending.
+            if node not in record.acked and attempt < self.max_decision_attempts:
                 self._send_one(record, node, attempt + 1)
 
         self.request(node, msg, self.decision_timeout_ms, lambda _reply, src: self._on_ack(record, src), again)
+
+    def on_DecisionAck(self, msg: DecisionAck, src: str) -> None:
+        """An ack that arrived after its request timed out (or after a restart): it still counts."""
+        record = self.log.get(msg.txn_id)
+        if record is not None and record.decided:
+            self._on_ack(record, src)
 
     def _on_ack(self, record: TxnRecord, src: str) -> None:
         record.acked.add(src)
@@ -261,7 +270,7 @@ class TwoPCParticipant(Node):
         else:
             self._drop_waiter(txn)
         self.decided.setdefault(txn, msg.commit)
-        self.send(src, DecisionAck(reply_to=msg.req_id))
+        self.send(src, DecisionAck(reply_to=msg.req_id, txn_id=txn))
 
     def _refuse(self, txn: str) -> bool:
         # Decided once per transaction, so a duplicate prepare gets the same answer.

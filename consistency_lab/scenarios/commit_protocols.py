@@ -22,7 +22,8 @@ after_prepare      prepares sent, no votes counted       the stock is reserved, 
 after_decision     decision logged, sent to one service  payment answered, shipping not asked
 =================  ====================================  =====================================
 
-A reader looks at every unfinished order every ``read_every_ms``: it sees a
+A reader looks at the unfinished orders every ``read_every_ms`` (the oldest
+``READS_PER_PASS`` of them): it sees a
 **partial** order (some services changed, not all) or is **blocked** by a lock held in
 doubt.  At the end every order must be all-or-nothing in both protocols
 (``atomicity_violations`` = 0).  Metrics: committed and aborted orders (``declined``:
@@ -55,6 +56,12 @@ SERVICES = ("stock", "payment", "shipping")
 STEPS = tuple(SagaStep(f"{s}_step", s) for s in SERVICES)
 #: How often the 2PC coordinator resends a decision before it gives up (never, on a reliable network).
 DECISION_ATTEMPTS = 50
+#: Tries per saga step: the orchestrator's defaults (3 for a do, 20 for an undo).
+SAGA_TRIES = 3 + 20
+#: The reader looks at no more than this many unfinished orders per pass (the oldest first), and
+#: makes at most MAX_PASSES passes in a run: together they bound its work.
+READS_PER_PASS = 50
+MAX_PASSES = 20_000
 
 PARAMS = (
     Param("protocol", str, "2pc", "how an order is made atomic", choices=PROTOCOLS),
@@ -77,11 +84,23 @@ PARAMS = (
 )
 
 
+def _bound(p: dict) -> float:
+    """The virtual-time bound (ms): the last arrival, the downtime, twice one order's worst case, a margin."""
+    per_order = (len(SERVICES) * SAGA_TRIES * p["timeout_ms"] if p["protocol"] == "saga"
+                 else p["timeout_ms"] * (DECISION_ATTEMPTS + 1) + p["lock_wait_ms"])
+    return p["orders"] / p["order_rps"] * 1000.0 + p["downtime_ms"] + 2 * per_order + 1_000.0
+
+
 def _cross_check(p: dict) -> None:
-    """The crash must be triggered by an order that exists."""
+    """The crash must be triggered by an order that exists; the reader may not make more than MAX_PASSES passes."""
     if p["crash_point"] != "none" and p["crash_order"] >= p["orders"]:
         raise ValueError(f"crash_order={p['crash_order']} must be below orders={p['orders']}; "
                          f"allowed: 0 to {max(p['orders'] - 1, 0)}, or crash_point='none'")
+    bound = _bound(p)
+    if bound / p["read_every_ms"] > MAX_PASSES:
+        least = math.ceil(bound / MAX_PASSES)
+        raise ValueError(f"read_every_ms={p['read_every_ms']:g} must be at least {least} ms for a run that may "
+                         f"last {bound:.0f} ms; allowed: at most {MAX_PASSES:,} reader passes")
 
 
 @dataclass
@@ -216,12 +235,15 @@ def _run_commit_protocols(seed: int, p: dict, hooks: dict) -> CommitResult:
             coord.begin(oid, work.keys(i))
         active.append(i)
 
+    # The saga's idempotency keys, one per service, made once (the reader asks for them often).
+    step_keys = [[f"{oid}/{st.name}" for st in STEPS] for oid in work.ids] if saga else []
+
     def effects(i: int) -> list[int]:
         """How many times each service's change for order i is in effect now."""
-        oid = work.ids[i]
         if saga:
-            return [int(bool(pt.outcomes.get(f"{oid}/{st.name}")) and not pt.undone.get(f"{oid}/{st.name}", False))
-                    for pt, st in zip(parts, STEPS)]
+            return [int(bool(pt.outcomes.get(key)) and not pt.undone.get(key, False))
+                    for pt, key in zip(parts, step_keys[i])]
+        oid = work.ids[i]
         return [pt.applied.get(oid, 0) for pt in parts]
 
     def finished(i: int) -> bool:
@@ -234,10 +256,17 @@ def _run_commit_protocols(seed: int, p: dict, hooks: dict) -> CommitResult:
     samples: list[tuple[float, int, int]] = []
 
     def read_pass() -> None:
-        # The reader looks at each unfinished order (and drops the finished ones from its list).
-        active[:] = [i for i in active if not finished(i)]
+        # The reader looks at the oldest unfinished orders, at most READS_PER_PASS of them, and drops
+        # the finished ones it passes over: each order is dropped once, so a pass stays cheap.
+        looked: list[int] = []
+        j = 0
+        while j < len(active) and len(looked) < READS_PER_PASS:
+            if not finished(active[j]):
+                looked.append(active[j])
+            j += 1
+        active[:j] = looked
         partial = blocked = 0
-        for i in active:
+        for i in looked:
             reads["reads"] += 1
             oid = work.ids[i]
             if not saga and any(pt.in_doubt(oid) for pt in parts):
@@ -255,10 +284,7 @@ def _run_commit_protocols(seed: int, p: dict, hooks: dict) -> CommitResult:
         sim.schedule(t, arrive, i)
     sim.schedule(0.0, read_pass)
 
-    arrivals_end = work.times[-1] if work.times else 0.0
-    per_order = (3 * (coord.max_attempts + coord.max_compensation_attempts) * p["timeout_ms"] if saga
-                 else p["timeout_ms"] * (DECISION_ATTEMPTS + 1) + p["lock_wait_ms"])
-    bound = arrivals_end + p["downtime_ms"] + 2 * per_order + 1_000.0
+    bound = _bound(p)
     step = max(bound / 20, 100.0)
     reason = "time"
     while sim.now < bound:

@@ -188,3 +188,15 @@ def test_vote_is_a_reply_record():
     v = Vote(reply_to=3, yes=False, reason="refused")
     with pytest.raises(AttributeError):
         v.yes = True  # frozen: a message is a record, never edited in flight
+
+
+def test_an_ack_slower_than_the_decision_timeout_still_counts_and_stops_the_resends():
+    sim = Simulation(3)
+    net = Network(sim, NetworkOptions(latency=10.0))  # a round trip of 20 ms against a 5 ms timeout
+    coord = TwoPCCoordinator("c", sim, net, vote_timeout_ms=100, decision_timeout_ms=5, max_decision_attempts=50)
+    parts = [TwoPCParticipant(n, sim, net) for n in ("a", "b", "d")]
+    rec = coord.begin("t1", PARTS)
+    sim.run(until=500)
+    assert rec.status == "committed" and rec.finished and [p.applied for p in parts] == [{"t1": 1}] * 3
+    sends = sum(1 for e in sim.trace if e.kind == "send" and e.what == "Decision")
+    assert 3 < sends <= 3 * 5  # resent while no ack had come back (about 20 ms), then never again

@@ -22,7 +22,8 @@ def test_2pc_participants_hold_locks_in_doubt_for_the_whole_downtime_and_a_saga_
     for downtime in (200.0, 800.0):
         tpc = simulate("commit_protocols", seed=1, protocol="2pc", downtime_ms=downtime, **SMALL).metrics
         saga = simulate("commit_protocols", seed=1, protocol="saga", downtime_ms=downtime, **SMALL).metrics
-        assert downtime <= tpc["in_doubt_max_ms"] < downtime + 100
+        # A lock taken just after the crash (its prepare was in flight) is held a little less than the downtime.
+        assert 0.9 * downtime < tpc["in_doubt_max_ms"] < downtime + 100
         assert saga["in_doubt_total_ms"] == 0 and saga["lock_timeouts"] == 0
 
 
