@@ -18,7 +18,8 @@ from .style import MODE_COLOURS, OKABE_ITO, finish
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-__all__ = ["plot_eventual_dashboard", "plot_strong_dashboard", "plot_booking_sweep", "BOOKING_COLOURS"]
+__all__ = ["plot_eventual_dashboard", "plot_strong_dashboard", "plot_booking_sweep", "reminder_title",
+           "BOOKING_COLOURS"]
 
 #: Booking as a command is the strong side, booking as an event the eventual side, in every figure.
 BOOKING_COLOURS = {"command": MODE_COLOURS["reservation"], "event": MODE_COLOURS["eventual"]}
@@ -84,5 +85,10 @@ def plot_booking_sweep(sweep: Any, axes: "Sequence[Axes]") -> None:
     ax_r.plot(sweep.rates, p99, marker="s", ls="--", color=OKABE_ITO["bluish green"], label="p99")
     ax_r.set_xscale("log")
     ax_r.set_ylim(0, max([*p99, 1.0]) * 1.3)
-    finish(ax_r, "Reminder lag (booking to reminder)", "arrival rate (patients per second)", "lag (s)",
-           loc="upper left")
+    finish(ax_r, reminder_title(sweep), "arrival rate (patients per second)", "lag (s)", loc="upper left")
+
+
+def reminder_title(sweep: Any) -> str:
+    """The reminder panel's title: the lag, and how many reminders went out twice over the whole sweep."""
+    doubled = sum(r.metrics["duplicate_reminders"] for runs in sweep.runs.values() for r in runs)
+    return f"Reminder lag ({doubled} reminders sent twice)"

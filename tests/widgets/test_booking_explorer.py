@@ -51,10 +51,12 @@ def test_every_other_control_reaches_the_runs(e, control, value, param):
 
 
 def test_slower_reminders_lag_more_and_a_naive_handler_repeats_them(e):
-    # The handler changes what is sent twice, not when the first reminder goes: the table shows it.
-    _, naive, _ = changed(e, reminder_handler="naive")
+    # The handler changes what is sent twice, not when the first reminder goes: the table and the title show it.
+    _, naive, image = changed(e, reminder_handler="naive")
     assert naive.runs["event"][-1].params["reminder_handler"] == "naive"
     assert e.metrics(naive)["duplicate_reminders"] > 0 and "duplicate reminders" in e.table.value
+    doubled = e.metrics(naive)["duplicate_reminders"]
+    assert image and f"({doubled} reminders sent twice)" in e.live.fig.axes[1].get_title()
     before, after, _ = changed(e, reminder_ms=800)
     assert e.metrics(after)["reminder_lag_p99_ms"] > e.metrics(before)["reminder_lag_p99_ms"]
     _, naive, _ = changed(e, reminder_handler="naive", duplicate=0.5)
