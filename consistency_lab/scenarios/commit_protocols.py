@@ -177,6 +177,7 @@ class _Crasher:
         self.window: Any = None
 
     def fire(self) -> None:
+        """Crash the coordinator now and schedule its restart (once per run; never with crash_point none)."""
         if self.window is not None or self.point == "none":
             return
         self.window = (self.sim.now, self.sim.now + self.downtime)
@@ -184,11 +185,13 @@ class _Crasher:
         self.sim.schedule(self.downtime, self.node.restart)
 
     def on_2pc_phase(self, txn_id: str, phase: str) -> None:
+        """The 2PC coordinator's observer: crash when the chosen order reaches the chosen phase."""
         wanted = {"before_prepare": "begin", "after_prepare": "prepared", "after_decision": "decided"}
         if txn_id == self.order_id and wanted.get(self.point) == phase:
             self.fire()
 
     def saga_progress(self) -> None:
+        """The orchestrator's observer: crash once the chosen order's step 1 (or step 2) has been answered."""
         record = self.node.sagas.get(self.order_id)
         if record is None or self.window is not None:
             return
