@@ -145,6 +145,19 @@ def test_the_targeted_schedules_expose_their_mistake_on_every_seed():
     assert all(p.ended is None for seed in range(3) for p in run_phases(ns["ABDReplica"], "one-down", seed))
 
 
+@pytest.mark.parametrize("schedule, seed", [("duplicates", 18), ("reorder", 6), ("five-storm", 15)])
+def test_client_requests_are_never_duplicated(schedule, seed):
+    """Faults act between replicas only: a duplicated Write would be written twice, under two stamps, and its
+    value could come back after a later write (these seeds did, before client links were made calm)."""
+    run = run_replicas(REFERENCE, schedule, seed)
+    assert run.check().ok, run.problem()
+    stamps: dict = {}
+    for _, src, _, ts, value in run.stores:
+        if ts[1] == src:  # a coordinator's own new stamp: a write, not a write-back
+            stamps.setdefault(value, set()).add(ts)
+    assert all(len(s) == 1 for s in stamps.values()), stamps
+
+
 def test_runs_are_deterministic():
     a, b = (run_replicas(REFERENCE, "five-storm", 4) for _ in range(2))
     assert a.history.operations == b.history.operations and a.stores == b.stores

@@ -224,6 +224,9 @@ class _Client(Node):
 class Schedule:
     """One fault schedule and workload, as data: everything a run needs besides the class and the seed.
 
+    ``peer_loss``, ``duplicate`` and ``reorder`` act on messages between replicas (a replica's
+    message to itself included); client links are calm.
+
     ``scripts``: one script per client (see ``_Client``), or empty for a random workload of
     ``clients`` x ``operations`` (read share ``read_ratio``) through ``coordinators``.
     ``links``: one-way (src, dst, ms) latencies; ``slow_stores``: (src, dst, ms) for Store
@@ -235,7 +238,6 @@ class Schedule:
     name: str
     n: int = 3
     faults: str = ""
-    loss: float = 0.0
     peer_loss: float = 0.0
     duplicate: float = 0.0
     reorder: float = 0.0
@@ -257,7 +259,7 @@ class Schedule:
     def describe(self, about: bool = True) -> str:
         """One line: replicas, network knobs and faults (and, with ``about``, the workload)."""
         knobs = [f"{self.n} replicas"]
-        for label, v in (("loss", self.loss), ("loss between replicas", self.peer_loss),
+        for label, v in (("loss between replicas", self.peer_loss),
                          ("duplicate", self.duplicate), ("reorder", self.reorder)):
             if v:
                 knobs.append(f"{label} {v:g}")
@@ -347,11 +349,18 @@ def schedule_named(name: "str | Schedule") -> Schedule:
 # -- one run -------------------------------------------------------------------------------------
 
 class _LabNetwork(Network):
-    """The kernel's network, plus loss between replicas only, and a log of every Store sent."""
+    """The kernel's network with its faults between replicas only, and a log of every Store sent.
+
+    A client sits next to its coordinator: messages to and from clients are never lost,
+    duplicated or reordered (a duplicated Write would be a second write of the same value,
+    which no register algorithm can tell apart from a new one without client request ids).
+    """
 
     def __init__(self, sim: Simulation, options: NetworkOptions, replicas: tuple, peer_loss: float,
                  slow_stores: dict) -> None:
         super().__init__(sim, options, leg_latency=self._leg)
+        self._faulty = options
+        self._calm = NetworkOptions(latency=options.latency)
         self.replica_names = frozenset(replicas)
         self.peer_loss = peer_loss
         self.slow_stores = slow_stores
@@ -368,13 +377,17 @@ class _LabNetwork(Network):
         """Send as the kernel does; between two different replicas, maybe lose it first."""
         if type(msg).__name__ == "Store":
             self.stores.append((self.sim.now, src, dst, getattr(msg, "ts", None), getattr(msg, "value", None)))
-        if (self.peer_loss and src != dst and src in self.replica_names and dst in self.replica_names
-                and self._peer_rng.random() < self.peer_loss):
+        between_replicas = src in self.replica_names and dst in self.replica_names
+        if self.peer_loss and between_replicas and src != dst and self._peer_rng.random() < self.peer_loss:
             self.sent += 1
             self.dropped += 1
             self.sim.record("drop", src, dst, type(msg).__name__, self.sim.next_id(), "loss")
             return
-        super().send(src, dst, msg)
+        self.options = self._faulty if between_replicas else self._calm
+        try:
+            super().send(src, dst, msg)
+        finally:
+            self.options = self._faulty
 
 
 @dataclass
@@ -467,7 +480,7 @@ def build_world(cls: type, s: Schedule, seed: int) -> tuple:
     sim = Simulation(seed, max_events=EVENT_BUDGET)
     latency = Exponential(1.0 / s.latency_ms) if s.exponential else Constant(s.latency_ms)
     names = tuple(f"r{i}" for i in range(s.n))
-    net = _LabNetwork(sim, NetworkOptions(latency=latency, loss=s.loss, duplicate=s.duplicate, reorder=s.reorder),
+    net = _LabNetwork(sim, NetworkOptions(latency=latency, duplicate=s.duplicate, reorder=s.reorder),
                       names, s.peer_loss, {(a, b): Constant(ms) for a, b, ms in s.slow_stores})
     replicas = {r: cls(r, sim, net, names) for r in names}
     for r, ts, value in s.init:
