@@ -176,3 +176,17 @@ def test_the_grader_scores_each_notebook_as_intended(tmp_path, capsys):
     assert {who: int(row["total"]) for who, row in rows.items()} == expected, rows
     assert all(rows[who]["status"] == "ok" for who in ("solution", "other") + tuple(f"mistake{i}"
                                                                                   for i in range(len(GRADED))))
+
+
+def test_the_same_seed_gives_the_same_sagas_and_recoveries():
+    """The world's runs depend on the seed alone: the checks grade every student on the same runs."""
+    def saga_trace(seed):
+        run = run_sagas(_CountingSaga(), seed, duplicate=0.5)
+        return run.delivered, run.redelivered, run.participants.done
+
+    def recovery_trace(seed):
+        run = run_recovery(lambda f: [], seed)
+        return [run.participants.facts(o) for o in run.orders]
+
+    assert saga_trace(3) == saga_trace(3) and saga_trace(3) != saga_trace(4)
+    assert recovery_trace(3) == recovery_trace(3) and recovery_trace(3) != recovery_trace(4)
