@@ -13,14 +13,16 @@ from consistency_lab.scenarios.cart import cart_reducer
 DECLARED = {"register": (), "tickets": (), "cart": ("handler_factory",),
             "timeline": ("reconciler_factory", "job_factory"), "transactions": (), "overload": (),
             "logistics": (), "logistics_lag": (), "document": (), "crdt": (), "orders": (),
-            "booking": (), "outbox_crash": (), "cms": (), "messaging": (), "payments": ()}
+            "booking": (), "outbox_crash": (), "cms": (), "messaging": (), "payments": (),
+            "commit_protocols": ()}
 SMALL = {"register": {"operations": 3}, "tickets": {"buyers": 20}, "cart": {"carts": 5},
          "timeline": {"users": 6, "posts": 20, "follows": 20, "duration_ms": 500.0},
          "transactions": {"clients": 3, "transactions": 5}, "overload": {"rps": 100, "duration_ms": 200.0},
          "logistics": {"scan_rps": 50, "duration_ms": 300.0}, "logistics_lag": {"duration_s": 60.0},
          "document": {"duration_ms": 2_000.0}, "crdt": {"updates": 5}, "orders": {"duration_ms": 200.0},
          "booking": {"patients": 5}, "outbox_crash": {"duration_ms": 200.0},
-         "cms": {"editors": 2, "duration_ms": 2_000.0}, "messaging": {"messages": 5}, "payments": {"spends": 5}}
+         "cms": {"editors": 2, "duration_ms": 2_000.0}, "messaging": {"messages": 5}, "payments": {"spends": 5},
+         "commit_protocols": {"orders": 10, "crash_order": 5}}
 
 
 def test_each_scenario_declares_its_hooks():
