@@ -14,7 +14,7 @@ DECLARED = {"register": (), "tickets": (), "cart": ("handler_factory",),
             "timeline": ("reconciler_factory", "job_factory"), "transactions": (), "overload": (),
             "logistics": (), "logistics_lag": (), "document": (), "crdt": (), "orders": (),
             "booking": (), "outbox_crash": (), "cms": (), "messaging": (), "payments": (),
-            "commit_protocols": ()}
+            "commit_protocols": (), "growth": (), "game_platform": ()}
 SMALL = {"register": {"operations": 3}, "tickets": {"buyers": 20}, "cart": {"carts": 5},
          "timeline": {"users": 6, "posts": 20, "follows": 20, "duration_ms": 500.0},
          "transactions": {"clients": 3, "transactions": 5}, "overload": {"rps": 100, "duration_ms": 200.0},
@@ -22,7 +22,8 @@ SMALL = {"register": {"operations": 3}, "tickets": {"buyers": 20}, "cart": {"car
          "document": {"duration_ms": 2_000.0}, "crdt": {"updates": 5}, "orders": {"duration_ms": 200.0},
          "booking": {"patients": 5}, "outbox_crash": {"duration_ms": 200.0},
          "cms": {"editors": 2, "duration_ms": 2_000.0}, "messaging": {"messages": 5}, "payments": {"spends": 5},
-         "commit_protocols": {"orders": 10, "crash_order": 5}}
+         "commit_protocols": {"orders": 10, "crash_order": 5}, "growth": {"writes": 50, "sample_keys": 1},
+         "game_platform": {"sessions": 3}}
 
 
 def test_each_scenario_declares_its_hooks():
