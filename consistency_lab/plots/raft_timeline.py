@@ -76,6 +76,9 @@ class RaftTimelineView:
         lanes.set_title("Each server over time: role, term (t…), commit index (black step)", fontsize="medium",
                         y=1.0)
         lanes.grid(True, axis="x", alpha=0.25)
+        # Grid lines beneath the bands, so a figure drawn at once and one whose bands are painted
+        # over a cached background (the explorer) look the same.
+        lanes.set_axisbelow(True)
         self.lanes = lanes
         self._bands = PolyCollection([], linewidths=0)
         self._down = PolyCollection([], facecolors=ROLE_COLOURS["down"], edgecolors="#777777", hatch="////",
@@ -160,24 +163,38 @@ class RaftTimelineView:
             out.extend(row)
         return out
 
+    def run_artists(self) -> list:
+        """Everything ``show_run`` changes: bands, commit steps, cut shading and this run's term labels.
+
+        ``show_run`` replaces the term labels, so register them again after each call.
+        """
+        return [self._bands, self._down, self._commit, self._cuts, *self._terms]
+
     def _check(self, timeline: Any) -> None:
         if tuple(timeline.servers) != self.servers:
             raise ValueError(f"timeline servers={timeline.servers!r} must be this view's servers; "
                              f"allowed: {self.servers!r}")
 
-    def show_run(self, timeline: Any, cuts: Sequence[tuple[float, float]] = ()) -> None:
-        """Draw a whole run's lanes (roles, terms, commit steps) and shade ``cuts`` (start, end) windows."""
+    def show_run(self, timeline: Any, cuts: Sequence[tuple[float, float]] = (),
+                 x_end: Optional[float] = None) -> None:
+        """Draw a whole run's lanes (roles, terms, commit steps) and shade ``cuts`` (start, end) windows.
+
+        ``x_end`` is where the time axis ends (ms; default: the end of the run, which must fit).
+        """
         self._check(timeline)
         lanes = self.lanes
         end = max(timeline.end, 1.0)
-        lanes.set_xlim(0.0, end)
+        if x_end is not None and not (math.isfinite(x_end) and x_end >= end):
+            raise ValueError(f"x_end={x_end!r} must be a time at or after the end of the run; allowed: >= {end:g}")
+        axis_end = end if x_end is None else float(x_end)
+        lanes.set_xlim(0.0, axis_end)
         for t in self._terms:
             t.remove()
         self._terms = []
         h = LANE_HEIGHT / 2
         bands, colours, down = [], [], []
         width_px = lanes.get_position().width * self.fig.get_figwidth() * 72  # points across the axes
-        min_gap = end * 22 / max(width_px, 1.0)  # a term label needs about 22 points of its band
+        min_gap = axis_end * 22 / max(width_px, 1.0)  # a term label needs about 22 points of its band
         top_commit = max((c.commit for c in timeline.changes), default=0) or 1
         commit_segments = []
         for s in self.servers:

@@ -102,13 +102,24 @@ class RaftExplorer(Explorer):
         from ..plots.raft_timeline import RaftTimelineView
 
         self.view = RaftTimelineView(live.fig, SERVERS)
-        live.dynamic(*self.view.dynamic_artists())
+        # The lanes' bands and labels are dynamic too: painting them (a few ms) costs far less than
+        # redrawing the lanes' ticks into the background for every new run.
+        self._run_artists = self.view.run_artists()
+        live.dynamic(*self._run_artists, *self.view.dynamic_artists())
         live.overlay(self.view.legend)  # the same for every run: rendered once, then pasted
 
     def refresh(self, result: Any, live) -> Any:
-        """A new run: redraw the lanes (static until the next run, so the scrubber reuses them)."""
-        self.view.show_run(result.raft_timeline, cuts=result.faults.partition_windows())
-        return {self.view.lanes: result.trace_digest}  # a new run redraws the lanes, not the ring or the logs
+        """A new run: new lanes on a time axis that most runs share, so the background survives."""
+        from ..plots.live import sticky_limit
+
+        tl = result.raft_timeline
+        for a in self._run_artists:
+            live.forget(a)  # the last run's term labels are gone; the collections come back below
+        x_end = sticky_limit(self.view.lanes.get_xlim()[1], max(tl.end, 1.0), 1.0, slack=0.6)
+        self.view.show_run(tl, cuts=result.faults.partition_windows(), x_end=x_end)
+        self._run_artists = self.view.run_artists()
+        live.dynamic(*self._run_artists)
+        return None  # the lanes are dynamic: the background changes only with the time axis
 
     def time_range(self, result: Any) -> tuple[float, float]:
         """The whole run, from 0 to its last event (ms)."""
