@@ -4,8 +4,8 @@ from explorer_moves import changed
 
 from consistency_lab.check import MAP_LEVELS, parse_history_text, place_on_map
 from consistency_lab.check.separating import SEPARATING
+from consistency_lab.plots.model_map_plot import plot_model_map, plot_witness
 from consistency_lab.widgets import EXPLORERS, explore
-from consistency_lab.widgets.history_explorer import plot_model_map, plot_witness
 
 
 def test_starts_on_a_history_that_is_causal_but_not_sequential():
