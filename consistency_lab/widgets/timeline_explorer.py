@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from ..scenarios import get_scenario
 from .base import Explorer, float_slider, slider, toggle
 
-__all__ = ["TimelineExplorer", "WORLD", "success_text"]
+__all__ = ["TimelineExplorer", "WORLD", "success_text", "time_axis_end"]
 
 #: The explorer's fixed world (the controls change the pipeline, not the social network).
 WORLD = dict(users=30, posts=300, follows=300, duration_ms=8000.0, consumer_crashes=0, burst_at=0.5,
@@ -26,6 +26,20 @@ def success_text(metrics: Mapping[str, Any]) -> str:
     if metrics["repairs"] == 0:
         return "no repairs"
     return f"{100 * metrics['reconciliation_success_rate']:.0f}%"
+
+
+def time_axis_end(current: float, end_s: float) -> float:
+    """The time axis' end (s) for a run ending at ``end_s``: ``current`` while the run fits with 2-30% to spare,
+    else the next whole second after ``end_s`` plus 5%.
+
+    Runs end within a tenth of a second of each other (the settle period ends on the feed's 100 ms drain
+    steps), so a "nice" end would flip between 10 and 15 s and redraw every axis for most new seeds.
+    """
+    if not (math.isfinite(end_s) and end_s > 0):
+        raise ValueError(f"end_s={end_s!r} must be a positive number of seconds")
+    if end_s * 1.02 <= current <= end_s * 1.3 + 1.0:
+        return current
+    return float(math.ceil(end_s * 1.05))
 
 
 class TimelineExplorer(Explorer):
@@ -117,8 +131,9 @@ class TimelineExplorer(Explorer):
 
         ax1, ax2, ax3 = self._ax
         end_s = result.end_time / 1000.0
+        x_end = time_axis_end(self._ax[0].get_xlim()[1], end_s)
         for ax in self._ax:
-            ax.set_xlim(0, sticky_limit(ax.get_xlim()[1], end_s, 5.0))
+            ax.set_xlim(0, x_end)
         ax1.set_ylim(0, result.params["users"] * 1.05)
         age = max((s.backlog_age_ms for s in result.lag), default=0.0) / 1000.0
         ax2.set_ylim(0, sticky_limit(ax2.get_ylim()[1], age * 1.2, 0.1, slack=0.3))

@@ -69,3 +69,20 @@ def test_bad_input_shows_a_red_error_in_the_widget():
     e.controls["loss"].value = 0.1
     assert e.error == "ValueError: loss=2 must be a number between 0 and 1"
     assert "color:#D55E00" in e.message.value
+
+
+def test_the_time_axis_holds_across_seeds_and_fits_every_run(explorer):
+    from consistency_lab.widgets.timeline_explorer import time_axis_end
+
+    explorer.reset()
+    full = explorer.live.full_redraws
+    for seed in (1, 2, 3, 4):  # runs end at 10.0 or 10.1 s: one axis for all, so no full redraw
+        explorer.set(seed=seed)
+        end = explorer.live.fig.axes[0].get_xlim()[1]
+        assert explorer.result.end_time / 1000 * 1.02 <= end <= explorer.result.end_time / 1000 * 1.3 + 1
+    assert explorer.live.full_redraws == full
+    assert time_axis_end(11.0, 10.1) == 11.0 and time_axis_end(11.0, 12.0) == 13.0
+    assert time_axis_end(30.0, 10.0) == 11.0  # far too wide for this run: shrink
+    with pytest.raises(ValueError, match="end_s=nan must be"):
+        time_axis_end(11.0, math.nan)
+    explorer.reset()
