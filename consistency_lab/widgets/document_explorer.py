@@ -27,6 +27,8 @@ SCHEDULES = {
     "random, 4 per minute (about 3 s each)": (4.0, 3_000.0, ""),
     "random, 12 per minute (about 2 s each)": (12.0, 2_000.0, ""),
 }
+#: Runs kept by one explorer (four per session: the last few settings of every control).
+RUN_CACHE = 32
 _WRAP = 120  # characters per text line in the figure (two lines per replica at most)
 
 
@@ -49,6 +51,10 @@ class DocumentExplorer(Explorer):
     figsize = (10.0, 4.8)
     margins = dict(left=0.07, right=0.98, bottom=0.06, top=0.93, wspace=0.3, hspace=0.45)
 
+    def __init__(self, seed: int = 0, **initial: Any) -> None:
+        self._runs: dict[tuple, Any] = {}  # (seed, strategy, settings) -> run; the base's __init__ runs once
+        super().__init__(seed, **initial)
+
     def make_controls(self) -> dict:
         """Strategy, editors, cut-off schedule, typing rate and how scattered the editing is."""
         return {
@@ -68,11 +74,28 @@ class DocumentExplorer(Explorer):
         common = dict(editors=params["editors"], duration_ms=DURATION_MS, keys_per_s=params["keys_per_s"],
                       jump_share=params["jump_share"], delete_share=params["delete_share"],
                       partitions_per_min=rate, partition_ms=length, faults=faults)
-        runs = {s: get_scenario("document").run(params["seed"], strategy=s, **common) for s in STRATEGIES}
+        runs = {s: self._run_once(params["seed"], s, common) for s in STRATEGIES}
         chosen = runs[params["strategy"]]
         chosen.extra["by_strategy"] = {s: (r.metrics["lost_chars"], r.metrics["refused_edits"], r.metrics["tickets"])
                                        for s, r in runs.items()}
         return chosen
+
+    def _run_once(self, seed: int, strategy: str, common: dict) -> Any:
+        """One strategy's run, simulated once per (seed, strategy, settings) and then kept for a while.
+
+        Runs are deterministic, so switching the drawn strategy (or moving a control back) reuses the
+        four runs of the session instead of simulating them again.
+        """
+        key = (seed, strategy, tuple(sorted(common.items())))
+        cache = self._runs
+        if key in cache:
+            cache[key] = cache.pop(key)  # most recently used last
+            return cache[key]
+        result = get_scenario("document").run(seed, strategy=strategy, **common)
+        cache[key] = result
+        while len(cache) > RUN_CACHE:
+            del cache[next(iter(cache))]  # the least recently used
+        return result
 
     # -- drawing --------------------------------------------------------------------
     def render(self, result: Any, fig) -> None:
@@ -178,14 +201,16 @@ class DocumentExplorer(Explorer):
             self._legend_key = tuple(names)
         # Sticky ends: runs settle at slightly different times, and a fixed axis keeps the cached background.
         ax.set_xlim(0, sticky_limit(ax.get_xlim()[1] if ax.get_xlim()[1] > 1 else None, end_s, 2, slack=0.6))
-        ax.set_ylim(0, sticky_limit(ax.get_ylim()[1] if ax.get_ylim()[1] > 1 else None, top * 1.1, 50))
+        # Generous slack on the value axes: a new seed then mostly keeps them (each change redraws an axes).
+        ax.set_ylim(0, sticky_limit(ax.get_ylim()[1] if ax.get_ylim()[1] > 1 else None, top * 1.1, 50, slack=0.4))
         ax.set_title(f"Document length on each replica ({result.params['strategy']}); grey: someone cut off")
         counts = result.extra["by_strategy"]
         for k, s in enumerate(STRATEGIES):
             self._bars[0][k].set_height(counts[s][0])
             self._bars[1][k].set_height(counts[s][1])
         highest = max(max(c[0], c[1]) for c in counts.values())
-        bars.set_ylim(0, sticky_limit(bars.get_ylim()[1] if bars.get_ylim()[1] > 1 else None, highest * 1.15, 5))
+        bars.set_ylim(0, sticky_limit(bars.get_ylim()[1] if bars.get_ylim()[1] > 1 else None, highest * 1.15, 5,
+                                      slack=0.3))
         return None  # curves, spans and bars are dynamic: the background changes only with limits and titles
 
     def time_range(self, result: Any) -> tuple[float, float]:

@@ -62,3 +62,22 @@ def test_every_schedule_runs():
     for name in SCHEDULES:
         e.controls["schedule"].value = name
         assert e.error is None and e.result.stopped == "", name
+
+
+def test_switching_the_strategy_reuses_the_sessions_runs():
+    from consistency_lab.widgets.document_explorer import RUN_CACHE
+
+    e = DocumentExplorer(seed=2)
+    first = e.result
+    e.controls["strategy"].value = "lww"
+    lww = e.result
+    e.controls["strategy"].value = "crdt"
+    assert e.result is first and lww.params["strategy"] == "lww"  # the same deterministic runs, not re-simulated
+    assert e.result.extra["by_strategy"] == lww.extra["by_strategy"]
+    fresh = DocumentExplorer(seed=2).result  # a cached run is what a new simulation gives
+    assert fresh.trace_digest == first.trace_digest and fresh.metrics == first.metrics
+    for seed in range(3, 3 + RUN_CACHE // 4 + 2):
+        e.controls["seed"].value = seed
+    assert len(e._runs) == RUN_CACHE
+    e.controls["seed"].value = 2
+    assert e.result is not first and e.result.trace_digest == first.trace_digest  # evicted, so simulated again
