@@ -153,5 +153,10 @@ class GrowthExplorer(Explorer):
         values = [c for _, c in anomaly + coord] + here
         lo = 10 ** math.floor(math.log10(min(values))) if values else 0.1
         hi = 10 ** math.ceil(math.log10(max(values) * 1.5)) if values else 1e6
-        self._ax.set_ylim(max(lo, 1e-3), max(hi, lo * 100))
+        lo, hi = max(lo, 1e-3), max(hi, lo * 100)
+        # Keep the current decades while the data fits and leaves at most one spare decade at
+        # either end: a new axis range redraws the whole figure, and seeds mostly differ by less.
+        cur_lo, cur_hi = self._ax.get_ylim()
+        if not (cur_lo <= lo <= 10 * cur_lo and cur_hi / 10 <= hi <= cur_hi):
+            self._ax.set_ylim(lo, hi)
         return None
