@@ -112,12 +112,14 @@ class OverloadExplorer(Explorer):
         lean_axes(ax2, "Requests waiting at the store")
         ax3.set_yscale("log")
         lean_axes(ax3, "Latency of the successful (log)")
-        # The fault window is fixed (on or off), so it belongs to the cached background: drawn
-        # there, it stays beneath the grid lines as in a full redraw.
+        # The fault window is fixed, on or off: painted over the cached background (dynamic), so
+        # switching the fault does not redraw every axes.  Grid lines go beneath everything, so a
+        # full redraw layers them the same way.
         window = (STORE["index_fault_start_ms"], STORE["index_fault_start_ms"] + STORE["index_fault_ms"])
         self._spans = [time_spans(ax, "#999999", alpha=0.2) for ax in self._ax]
-        for spans in self._spans:
+        for ax, spans in zip(self._ax, self._spans, strict=True):
             set_spans(spans, [window], end)
+            ax.set_axisbelow(True)
         (self._success,) = ax1.plot([], [], marker=".", color=SUCCESS_COLOUR, label="success rate")
         (self._queue,) = ax2.plot([], [], color=QUEUE_COLOUR, label="waiting (sampled every 50 ms)")
         self._lat = [ax3.plot([], [], marker=".", color=colour, label=label)[0]
@@ -134,7 +136,7 @@ class OverloadExplorer(Explorer):
         ax2.set_ylabel("requests")
         ax3.set_ylim(1, 1000)
         ax3.set_ylabel("arrival to answer (ms)")
-        live.dynamic(self._success, self._queue, *self._lat)
+        live.dynamic(*self._spans, self._success, self._queue, *self._lat)
         fault = Patch(color="#999999", alpha=0.4, label="slow index")
         self._legends = {}
         self._fault_shown = True
@@ -173,4 +175,4 @@ class OverloadExplorer(Explorer):
         ax2.set_ylim(0, sticky_limit(ax2.get_ylim()[1], waiting * 1.3, 20.0, slack=0.3))
         worst = max((v for _t, qs in latency for v in qs if not math.isnan(v)), default=100.0)
         ax3.set_ylim(1, sticky_limit(ax3.get_ylim()[1], worst * 1.3, 100.0, slack=0.3))
-        return fault  # part of the background: a new key redraws it
+        return None  # lines and spans are dynamic: the background changes only with the axes' limits

@@ -117,3 +117,14 @@ def test_render_draws_the_same_figure_from_scratch(explorer):
     stormy = max(q for _t, q, _b in explorer.result.samples)
     explorer.set(retry="none")
     assert stormy > 2 * max(q for _t, q, _b in explorer.result.samples)
+
+
+def test_switching_the_fault_shades_it_without_redrawing_the_whole_figure(explorer):
+    explorer.reset()
+    full = explorer.live.full_redraws
+    explorer.controls["fault"].value = False
+    assert not any(s.get_visible() for s in explorer._spans) and explorer._legends["healthy"].get_visible()
+    explorer.controls["fault"].value = True
+    assert all(s.get_visible() for s in explorer._spans) and explorer._legends["fault"].get_visible()
+    assert explorer.live.full_redraws == full  # the spans are painted over the cached background
+    explorer.reset()
