@@ -94,3 +94,15 @@ def test_a_timeline_of_other_servers_is_refused(run):
     view = RaftTimelineView(Figure(), ("a", "b", "c"))
     with pytest.raises(ValueError, match="must be this view's servers"):
         view.show_run(run.raft_timeline)
+
+
+def test_the_time_axis_may_end_after_the_run_never_before(run):
+    from matplotlib.figure import Figure
+
+    tl = run.raft_timeline
+    view = RaftTimelineView(Figure(figsize=(10, 6.4)), tl.servers)
+    view.show_run(tl, x_end=tl.end + 500)
+    assert view.lanes.get_xlim() == (0.0, tl.end + 500)
+    assert set(view.run_artists()) >= {view._bands, view._down, view._commit, view._cuts, *view._terms}
+    with pytest.raises(ValueError, match="x_end=.* must be a time at or after the end of the run"):
+        view.show_run(tl, x_end=tl.end - 1)

@@ -133,3 +133,13 @@ def test_scrubbed_frames_match_a_full_redraw(raft):
         cached, fresh = pixels(raft.image.value), pixels(raft.live.redraw_png())
         assert (np.abs(cached - fresh).max(axis=2) > 0).mean() < 0.005, t
     assert raft.live.frames == frames + 3 and raft.live.full_redraws == full  # the lanes were reused
+
+
+def test_a_new_run_paints_its_lanes_over_a_shared_time_axis(raft):
+    raft.reset()
+    for seed in (1, 2, 3):
+        raft.set(seed=seed)
+        end, axis_end = raft.result.raft_timeline.end, raft.view.lanes.get_xlim()[1]
+        assert end <= axis_end and end >= 0.6 * axis_end  # the run fills most of the axis
+        assert all(a in raft.live._dynamic for a in raft.view.run_artists())  # this run's term labels too
+    raft.reset()
