@@ -7,7 +7,7 @@ outlined and numbered.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..check import IMPLIES, MAP_EDGES, MAP_LEVELS, ModelMap
 from .live import lean_axes
@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
     from matplotlib.legend import Legend
     from matplotlib.text import Text
+
+    from .live import LiveFigure
 
 __all__ = ["plot_model_map", "plot_witness", "colour_box", "ModelMapView", "WitnessView"]
 
@@ -99,59 +101,127 @@ class ModelMapView:
 def plot_witness(model_map: ModelMap, name: str, ax: Axes | None = None, title: str | None = None) -> Figure:
     """The history with ``name``'s verdict: the checker's own colouring for linearizable and sequential,
     otherwise the bad pattern's operations outlined in red and numbered in the order its reason names them."""
-    from matplotlib.patches import Patch, Rectangle
-
     from .history_plot import plot_history
 
-    model_map.holds(name)  # validates the name
+    head = title if title is not None else witness_title(model_map, name)
     res = model_map.results.get(name)
-    holds = model_map.holds(name)
-    head = title if title is not None else f"{name}: {_WORD[holds]}" + (
-        f" ({res.pattern})" if holds is False and getattr(res, "pattern", "") else "")
-    ops = model_map.ops
-    if name in ("linearizable", "sequential") and res is not None:
-        return plot_history(ops, res, ax=ax, title=head)
-    fig = plot_history(ops, None, ax=ax, title=head)
+    if _own_colouring(model_map, name):
+        return plot_history(model_map.ops, res, ax=ax, title=head)
+    fig = plot_history(model_map.ops, None, ax=ax, title=head)
     ax = ax if ax is not None else fig.axes[0]
+    _outline_witness(ax, model_map, name)
+    legend = ax.get_legend()
+    _witness_legend(ax, list(legend.legend_handles) if legend is not None else [], bool(model_map.witness(name)))
+    return fig
+
+
+def witness_title(model_map: ModelMap, name: str) -> str:
+    """``name``'s verdict in words, with the bad pattern's name when it fails (e.g. "causal: fails (...)")."""
+    holds = model_map.holds(name)  # validates the name
+    res = model_map.results.get(name)
+    return f"{name}: {_WORD[holds]}" + (f" ({res.pattern})" if holds is False and getattr(res, "pattern", "") else "")
+
+
+def _own_colouring(model_map: ModelMap, name: str) -> bool:
+    """Whether the checker's result colours the history itself (linearizable, sequential) instead of outlines."""
+    model_map.holds(name)  # validates the name
+    return name in ("linearizable", "sequential") and model_map.results.get(name) is not None
+
+
+def _outline_witness(ax: Axes, model_map: ModelMap, name: str) -> list:
+    """Outline the witness's operations in red and number them; returns the artists added."""
+    from matplotlib.patches import Rectangle
+
+    ops = model_map.ops
     try:
         clients = sorted({op.client_id for op in ops})
     except TypeError:  # mixed id types: the plot keeps first-seen order
         clients = list(dict.fromkeys(op.client_id for op in ops))
     right = ax.get_xlim()[1]
+    added = []
     for k, op in enumerate(model_map.witness(name), 1):
         y = clients.index(op.client_id)
         end = right if op.pending else max(op.return_time, op.call + 0.004 * right)
-        ax.add_patch(Rectangle((op.call, y - 0.36), end - op.call, 0.72, fill=False, zorder=5,
-                               edgecolor=OKABE_ITO["vermillion"], linewidth=2.2))
-        ax.text(op.call, y - 0.4, f"{k}", ha="left", va="bottom", fontsize=8, fontweight="bold",
-                color=OKABE_ITO["vermillion"], zorder=6)
-    legend = ax.get_legend()
-    handles = list(legend.legend_handles) if legend is not None else []
-    if model_map.witness(name):
-        handles.append(Patch(facecolor="white", edgecolor=OKABE_ITO["vermillion"], linewidth=2,
-                             label="witness (numbered)"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    return fig
+        added.append(ax.add_patch(Rectangle((op.call, y - 0.36), end - op.call, 0.72, fill=False, zorder=5,
+                                            edgecolor=OKABE_ITO["vermillion"], linewidth=2.2)))
+        added.append(ax.text(op.call, y - 0.4, f"{k}", ha="left", va="bottom", fontsize=8, fontweight="bold",
+                             color=OKABE_ITO["vermillion"], zorder=6))
+    return added
+
+
+def _witness_legend(ax: Axes, handles: list, with_witness: bool) -> Legend:
+    """The history's legend right of ``ax``, with an entry for the outlines when there are any."""
+    from matplotlib.patches import Patch
+
+    if with_witness:
+        handles = [*handles, Patch(facecolor="white", edgecolor=OKABE_ITO["vermillion"], linewidth=2,
+                                   label="witness (numbered)")]
+    return ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
 
 
 class WitnessView:
-    """A history panel that shows one model's witness after another on the same axes.
+    """A history panel that shows one model's witness after another on the same axes, for a LiveFigure.
 
-    Each :meth:`show` removes the previous drawing's artists instead of clearing the axes:
-    clearing throws away the axis ticks, and building them again costs more than the drawing.
+    The history's bars and labels are the static background; they are drawn again only for a
+    new history or a change between the checker's own colouring (linearizable, sequential) and
+    plain bars.  The title, the outlines and their numbers are dynamic artists and the legend an
+    overlay, so moving between the other models repaints only those.  A new history removes the
+    previous drawing's artists instead of clearing the axes: clearing throws away the axis
+    ticks, and building them again costs more than the drawing.
     """
 
-    def __init__(self, ax: Axes) -> None:
-        self.ax = ax
+    def __init__(self, ax: Axes, live: LiveFigure) -> None:
+        from matplotlib.transforms import ScaledTranslation
 
-    def show(self, model_map: ModelMap, name: str) -> Legend | None:
-        """Draw ``model_map``'s history with ``name``'s verdict (as :func:`plot_witness`); returns the new legend."""
-        ax = self.ax
-        for artist in (*ax.patches, *ax.texts, *ax.lines, *ax.collections):
+        self.ax, self.live = ax, live
+        lean_axes(ax, "", y=False)  # the clients' ticks are fixed; the title is the dynamic text below
+        # Where and how matplotlib puts a title (centred, 6 points above the axes), as a text that can change.
+        offset = ScaledTranslation(0, 6 / 72, ax.figure.dpi_scale_trans)
+        self.title = ax.text(0.5, 1.0, "", transform=ax.transAxes + offset, ha="center", va="baseline",
+                             fontsize=ax.title.get_fontsize())
+        live.dynamic(self.title)
+        self._base: tuple = (None, None)
+        self._handles: list = []
+        self._outlines: list = []
+        self.legend: Legend | None = None
+        self._drawings = 0  # how many times the background was drawn: a legend belongs to one drawing
+        self._legend_for: tuple = (None, None)
+
+    def show(self, model_map: ModelMap, name: str) -> Any:
+        """Draw ``model_map``'s history with ``name``'s verdict; returns what the static background shows."""
+        from .history_plot import plot_history
+
+        ax, live = self.ax, self.live
+        own = _own_colouring(model_map, name)
+        base = (model_map, name if own else None)
+        if base[0] is not self._base[0] or base[1] != self._base[1]:
+            for artist in (*self._outlines, *ax.patches, *ax.texts, *ax.lines, *ax.collections):
+                if artist is not self.title:
+                    live.forget(artist)
+                    artist.remove()
+            self._outlines = []
+            ax.containers.clear()  # the bar containers of the previous drawing (their bars are gone)
+            plot_history(model_map.ops, model_map.results.get(name) if own else None, ax=ax, title="")
+            legend = ax.get_legend()
+            self._handles = list(legend.legend_handles) if legend is not None else []
+            if legend is not None:
+                legend.remove()
+            self._base = base
+            self._drawings += 1
+        for artist in self._outlines:
+            live.forget(artist)
             artist.remove()
-        ax.containers.clear()  # the bar containers of the previous drawing (their bars are gone)
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
-        plot_witness(model_map, name, ax=ax)
-        lean_axes(ax, ax.get_title(), y=False)  # the clients' ticks stay; the title is not re-placed each time
-        return ax.get_legend()
+        self._outlines = [] if own else _outline_witness(ax, model_map, name)
+        live.dynamic(*self._outlines)
+        self.title.set_text(witness_title(model_map, name))
+        wanted = (self._drawings, bool(self._outlines))
+        if self._legend_for != wanted:
+            if self.legend is not None:
+                live.forget(self.legend)
+                self.legend.remove()
+            # Outside the axes, where a redraw of this axes alone would not blank it: an overlay is
+            # painted over the background and rendered again only when its words change.
+            self.legend = _witness_legend(ax, self._handles, bool(self._outlines))
+            live.overlay(self.legend)
+            self._legend_for = wanted
+        return base[1]

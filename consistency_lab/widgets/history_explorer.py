@@ -80,30 +80,20 @@ class HistoryExplorer(Explorer):
         self._map_ax = live.fig.add_subplot(gs[0])
         self._history_ax = live.fig.add_subplot(gs[1])
         self._map = ModelMapView(self._map_ax, title="where this history sits")
-        self._witness = WitnessView(self._history_ax)
-        # Legends are rendered once and pasted: a redraw of their axes then skips their texts.
-        live.overlay(self._map.legend)
-        self._legend = None
-        self._drawn = None
+        self.witness_view = WitnessView(self._history_ax, live)
+        live.overlay(self._map.legend)  # rendered once and pasted: a redraw of the map skips its texts
+        self._verdicts: Any = None
 
     def refresh(self, result: HistoryMapResult, live) -> Any:
         """Recolour the map and redraw the history panel, each only when what it shows changed.
 
         The per-axes key tells the cache which panel to redraw: the map's is its verdicts (an edit
-        that keeps them leaves the map alone), the history panel's the text and the chosen model.
+        that keeps them leaves the map alone), the history panel's the text and whether the checker
+        colours the bars; outlines, numbers and the title are dynamic.
         """
         verdicts = tuple(result.metrics.values())
-        if self._drawn is None or self._drawn[0] != verdicts:
+        if verdicts != self._verdicts:
             self._map.show(result.map)
-        key = (result.text, result.shown)
-        if self._drawn is None or self._drawn[1] != key:
-            legend = self._witness.show(result.map, result.shown)
-            # The legend sits outside the axes, where a redraw of this axes alone would not blank it:
-            # as an overlay it is painted over the background, re-rendered when its words change.
-            if self._legend is not None:
-                live.forget(self._legend)
-            self._legend = legend
-            if legend is not None:
-                live.overlay(legend)
-        self._drawn = (verdicts, key)
-        return {self._map_ax: verdicts, self._history_ax: key}
+            self._verdicts = verdicts
+        colouring = self.witness_view.show(result.map, result.shown)
+        return {self._map_ax: verdicts, self._history_ax: (result.text, colouring)}

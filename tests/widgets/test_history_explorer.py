@@ -28,10 +28,23 @@ def test_the_witness_choice_redraws_only_the_history_panel():
     partial = e.live.partial_redraws
     _, after, redrawn = changed(e, witness="eventual")
     assert redrawn and after.shown == "eventual" and e.live.partial_redraws > partial
-    title = e.live.fig.axes[1].get_title()
-    assert title == "eventual: fails (DivergentFinalReads)"
+    assert e.witness_view.title.get_text() == "eventual: fails (DivergentFinalReads)"
     outlined = [p for p in e.live.fig.axes[1].patches if not p.get_fill()]
     assert len(outlined) == 2  # the two final reads that disagree
+
+
+def test_moving_between_outlined_models_repaints_only_title_outlines_and_legend():
+    e = explore("history", witness="eventual")
+    full, partial = e.live.full_redraws, e.live.partial_redraws
+    _, after, redrawn = changed(e, witness="causal")  # the start history is causal: no outlines
+    assert redrawn and after.shown == "causal"
+    assert (e.live.full_redraws, e.live.partial_redraws) == (full, partial)  # the bars were not drawn again
+    assert e.witness_view.title.get_text() == "causal: holds"
+    assert not [p for p in e.live.fig.axes[1].patches if not p.get_fill()]
+    assert "witness (numbered)" not in [t.get_text() for t in e.witness_view.legend.get_texts()]
+    changed(e, witness="eventual")
+    assert len([p for p in e.live.fig.axes[1].patches if not p.get_fill()]) == 2
+    assert "witness (numbered)" in [t.get_text() for t in e.witness_view.legend.get_texts()]
 
 
 def test_a_bad_line_is_named_in_the_widget_not_raised():
