@@ -1,8 +1,10 @@
 """Appendix A1's explorer: edit a small history, see which consistency models it satisfies, witnesses drawn.
 
 The drawings are :mod:`consistency_lab.plots.model_map_plot`'s: the map is built once and
-only its boxes are recoloured; the history panel is drawn again only when the history or
-the model whose witness it shows changes, and the text is checked again only when it changes.
+redrawn only when the verdicts change; the history's bars are drawn again only for a new
+history or when the checker's colouring (linearizable, sequential) comes or goes, while the
+witness's title, outlines and legend are repainted over them; the text is checked again only
+when it changes.
 """
 
 from __future__ import annotations
