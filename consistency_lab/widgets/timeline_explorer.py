@@ -119,7 +119,11 @@ class TimelineExplorer(Explorer):
             ax.grid(True, alpha=0.25)
             ax.set_xlim(0, 10)
         ax1.set_ylim(0, 30)
-        live.dynamic(self._div, self._age, self._rep, self._false, *self._now)
+        for ax in axes:
+            ax.set_axisbelow(True)  # grid beneath the (dynamic) spans, as in a full redraw
+        # The burst and outage spans are painted over the cached background: moving either control
+        # then redraws no axes.
+        live.dynamic(*self._spans, self._div, self._age, self._rep, self._false, *self._now)
         for ax, handles in ((ax1, [self._div, self._now[0]]), (ax2, [self._age, self._now[1]]),
                             (ax3, [self._rep, self._false])):
             live.overlay(Legend(ax, handles, [h.get_label() for h in handles], loc="upper left", fontsize="x-small",
@@ -156,7 +160,7 @@ class TimelineExplorer(Explorer):
             "false": ([r.time / 1000.0 for r in result.repairs if r.false],
                       list(range(1, sum(r.false for r in result.repairs) + 1))),
         }
-        return tuple(windows)  # the spans are part of the background
+        return None  # lines and spans are dynamic: the background changes only with the axes' limits
 
     def time_range(self, result: Any) -> tuple[float, float]:
         """The whole run, from 0 to the end of the settle period (ms)."""

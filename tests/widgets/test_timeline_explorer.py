@@ -86,3 +86,14 @@ def test_the_time_axis_holds_across_seeds_and_fits_every_run(explorer):
     with pytest.raises(ValueError, match="end_s=nan must be"):
         time_axis_end(11.0, math.nan)
     explorer.reset()
+
+
+def test_a_burst_or_an_outage_is_shaded_without_redrawing_the_whole_figure(explorer):
+    explorer.reset()
+    full = explorer.live.full_redraws
+    explorer.set(burst_posts=1000, outage_ms=1000)
+    assert all(len(s.get_paths()) == 2 for s in explorer._spans)  # both windows shaded in every panel
+    explorer.set(burst_posts=0, outage_ms=0)
+    assert all(len(s.get_paths()) == 0 for s in explorer._spans)
+    assert explorer.live.full_redraws == full
+    explorer.reset()
