@@ -297,7 +297,8 @@ def _run_logistics(seed: int, p: dict, _hooks: dict) -> LogisticsResult:
             finished.succeed()
 
     for rate_per_s, gaps, fn in ((p["scan_rps"], scan_gaps, arrive_scan), (p["query_rps"], query_gaps, arrive_query)):
-        first = gaps.expovariate(rate_per_s / 1000.0) if rate_per_s > 0 else math.inf
+        per_ms = rate_per_s / 1000.0  # a rate of a few 1e-324 per second underflows to 0 per ms: no arrivals
+        first = gaps.expovariate(per_ms) if per_ms > 0 else math.inf
         if first < duration:
             sim.schedule(first, fn, 0)
         else:

@@ -103,3 +103,9 @@ def test_bad_parameters_are_refused_in_one_line():
         sc.run(0, query_ms="fast")
     with pytest.raises(ValueError, match="scans \\+ queries = .* allowed: at most 40000"):
         sc.run(0, scan_rps=5_000, duration_ms=10_000)
+
+
+def test_a_query_rate_too_small_to_draw_means_no_queries():
+    """5e-324 queries per second is 0 per ms in floating point: no queries, never a ZeroDivisionError."""
+    r = simulate("logistics", 262, query_rps=5e-324, duration_ms=2_000.0, scan_rps=50.0)
+    assert r.metrics["queries"] == 0 and not r.stopped
