@@ -44,6 +44,14 @@ def plot_growth(study, axes: Optional[Sequence["Axes"]] = None) -> "Figure":
     for ax in (ax1, ax2):
         ax.set_xscale("log")
         ax.set_yscale("log")
+    # A measured zero has no place on a log axis: show it on the bottom edge, hollow, not as a gap.
+    none_seen = [u for u, r in zip(users, rows) if r.decision.anomaly_cost_per_day == 0]
+    if none_seen:
+        bottom = ax2.get_ylim()[0]
+        ax2.plot(none_seen, [bottom] * len(none_seen), ls="none", marker="o", markerfacecolor="none",
+                 clip_on=False, color=ANOMALY_COLOUR, label="eventual: no anomaly in the run")
+        ax2.set_ylim(bottom=bottom)  # the markers sit on the edge; autoscaling must not move it under them
+    for ax in (ax1, ax2):
         if study.flip_users is not None:
             ax.axvline(study.flip_users, color=FLIP_COLOUR, ls=":",
                        label=f"cheaper choice flips at about {study.flip_users:,.0f} users")

@@ -120,6 +120,9 @@ class GrowthExplorer(Explorer):
         self._flip = ax.axvline(GRID[0], color=FLIP_COLOUR, ls=":", label="the choice flips")
         (self._here,) = ax.plot([], [], ls="none", marker="D", markersize=8, markerfacecolor="none",
                                 color=FLIP_COLOUR, label="your user count")
+        # A measured zero has no place on a log axis: show it on the bottom edge, hollow, not as a gap.
+        (self._none_seen,) = ax.plot([], [], ls="none", marker="o", markerfacecolor="none", clip_on=False,
+                                     color=ANOMALY_COLOUR, label="eventual: no anomaly in the run")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(*X_LIMITS)
@@ -128,9 +131,10 @@ class GrowthExplorer(Explorer):
         ax.set_xlabel("active users (log scale)")
         ax.set_ylabel("cost per day ($, log scale)")
         ax.grid(True, alpha=0.25)
-        self._legend = ax.legend(handles=[self._anomaly, self._coord, self._flip, self._here], loc="upper left",
+        self._legend = ax.legend(handles=[self._anomaly, self._none_seen, self._coord, self._flip, self._here],
+                                 loc="upper left",
                                  fontsize="small", framealpha=1.0, fancybox=False)
-        live.dynamic(self._anomaly, self._coord, self._flip, self._here)
+        live.dynamic(self._anomaly, self._none_seen, self._coord, self._flip, self._here)
         live.overlay(self._legend)
 
     def refresh(self, result: GrowthExplorerResult, live) -> None:
@@ -159,4 +163,6 @@ class GrowthExplorer(Explorer):
         cur_lo, cur_hi = self._ax.get_ylim()
         if not (cur_lo <= lo <= 10 * cur_lo and cur_hi / 10 <= hi <= cur_hi):
             self._ax.set_ylim(lo, hi)
+        none_seen = [u for u, r in zip(users, rows) if r.decision.anomaly_cost_per_day == 0]
+        self._none_seen.set_data(none_seen, [self._ax.get_ylim()[0]] * len(none_seen))
         return None
