@@ -201,8 +201,8 @@ class DocumentExplorer(Explorer):
             self._legend_key = tuple(names)
         # Sticky ends: runs settle at slightly different times, and a fixed axis keeps the cached background.
         ax.set_xlim(0, sticky_limit(ax.get_xlim()[1] if ax.get_xlim()[1] > 1 else None, end_s, 2, slack=0.6))
-        # More slack on the value axes (the data still fill half of them or more): a new seed then mostly
-        # keeps them, where each change redraws an axes.
+        # More slack on the value axes (the longest text fills 60% or more, the tallest bar 40% or more):
+        # a new seed then mostly keeps them, where each change redraws an axes.
         ax.set_ylim(0, sticky_limit(ax.get_ylim()[1] if ax.get_ylim()[1] > 1 else None, top * 1.1, 50, slack=0.6))
         ax.set_title(f"Document length on each replica ({result.params['strategy']}); grey: someone cut off")
         counts = result.extra["by_strategy"]
@@ -211,7 +211,7 @@ class DocumentExplorer(Explorer):
             self._bars[1][k].set_height(counts[s][1])
         highest = max(max(c[0], c[1]) for c in counts.values())
         bars.set_ylim(0, sticky_limit(bars.get_ylim()[1] if bars.get_ylim()[1] > 1 else None, highest * 1.15, 5,
-                                      slack=0.5))
+                                      slack=0.4))
         return None  # curves, spans and bars are dynamic: the background changes only with limits and titles
 
     def time_range(self, result: Any) -> tuple[float, float]:
