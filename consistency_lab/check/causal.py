@@ -40,6 +40,7 @@ from typing import Any, Iterable
 
 from consistency_lab.history import History, Operation
 
+from ._accesses import hashable
 from ._common import checkable_ops, precedes
 from .builtin_models import describe_op
 from .pattern_result import PatternResult
@@ -120,18 +121,10 @@ def causal_graph(ops: Iterable[Operation] | History) -> tuple[list[Operation], l
                 succ[a].extend(b for b in mine[k + 1:] if precedes(ops[a], ops[b]))
     for i, nd in enumerate(nodes):
         if nd.does_read and nd.reads is not None:
-            w = writer.get((nd.key, nd.reads)) if _hashable(nd.reads) else None
+            w = writer.get((nd.key, nd.reads)) if hashable(nd.reads) else None
             if w is not None and w != i:
                 succ[w].append(i)
     return ops, nodes, succ
-
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
 
 
 def _find_cycle(succ: list[list[int]]) -> list[int] | None:
@@ -209,7 +202,7 @@ def check_causal(ops: Iterable[Operation] | History) -> PatternResult:
                         f"{_text(ops[r])} returned the initial value, yet {_text(ops[w])} is in its causal past",
                         ops)
             continue
-        w1 = writer.get((nd.key, nd.reads)) if _hashable(nd.reads) else None
+        w1 = writer.get((nd.key, nd.reads)) if hashable(nd.reads) else None
         if w1 is None:
             return PatternResult(name, False, "ThinAirRead", (ops[r],),
                                  f"{_text(ops[r])} returned a value that no write wrote", ops)

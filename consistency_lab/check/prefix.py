@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 from consistency_lab.history import History, Operation
 
-from ._accesses import Access, access
+from ._accesses import Access, access, hashable
 from ._common import checkable_ops
 from .builtin_models import describe_op
 from .pattern_result import PatternResult
@@ -69,7 +69,7 @@ def check_consistent_prefix(ops: Iterable[Operation] | History) -> PatternResult
         reads = [a for a in group if not a.is_write]
         if not appends:
             for r in reads:
-                if r.value is not None and (not _hashable(r.value) or r.value not in written):
+                if r.value is not None and (not hashable(r.value) or r.value not in written):
                     return PatternResult(name, False, "UnknownValue", (r.op,),
                                          f"{_text(r.op)} returned a value that no write wrote", ops)
             continue
@@ -80,7 +80,7 @@ def check_consistent_prefix(ops: Iterable[Operation] | History) -> PatternResult
             if not isinstance(got, tuple):
                 return PatternResult(name, None, reason=f"{_text(r.op)} on log key {key!r} did not return a "
                                      "tuple of values", ops=ops)
-            bad = next((v for v in got if not _hashable(v) or v not in written), None)
+            bad = next((v for v in got if not hashable(v) or v not in written), None)
             if bad is not None or len(set(got)) != len(got):
                 what = f"{bad!r}, which nobody appended" if bad is not None else "a value twice"
                 return PatternResult(name, False, "UnknownValue", (r.op,), f"{_text(r.op)} holds {what}", ops)
@@ -99,9 +99,3 @@ def check_consistent_prefix(ops: Iterable[Operation] | History) -> PatternResult
     return PatternResult(name, True, reason=how, ops=ops)
 
 
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True

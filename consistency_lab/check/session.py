@@ -53,6 +53,7 @@ from typing import Any, Callable, Iterable
 
 from consistency_lab.history import History, Operation
 
+from ._accesses import Access, access, hashable
 from ._common import precedes
 from .builtin_models import describe_op
 from .result import format_op, format_when
@@ -71,43 +72,6 @@ class SessionResult:
         return self.holds
 
 
-@dataclass(frozen=True, eq=False)
-class _Access:
-    op: Operation
-    index: int
-    is_write: bool
-    key: Any
-    value: Any
-    append: bool = False
-
-
-_SUPPORTED = (
-    "('write', v), ('read', None), ('cas', (old, new)), "
-    "('put', k, v), ('get', k, None), ('append', k, v)"
-)
-
-
-def _access(op: Operation, index: int) -> _Access | None:
-    inp = op.input
-    if not isinstance(inp, (tuple, list)) or not inp:
-        raise ValueError(f"input={inp!r} is not supported by session checks; allowed: {_SUPPORTED}")
-    f = inp[0]
-    if f == "write" and len(inp) == 2:
-        return _Access(op, index, True, None, inp[1])
-    if f == "read" and len(inp) == 2:
-        return _Access(op, index, False, None, op.output) if op.status == "ok" else None
-    if f == "cas" and len(inp) == 2:
-        # A cas that (maybe) swapped wrote its new value; a failed one says little.
-        if op.status == "info" or op.output is True:
-            return _Access(op, index, True, None, inp[1][1])
-        return None
-    if f in ("put", "append") and len(inp) == 3:
-        return _Access(op, index, True, inp[1], inp[2], append=f == "append")
-    if f == "get" and len(inp) == 3:
-        return _Access(op, index, False, inp[1], op.output) if op.status == "ok" else None
-    raise ValueError(f"input={inp!r} is not supported by session checks; allowed: {_SUPPORTED}")
-
-
 class _Facts:
     """Reads, writes and who-saw-what, derived once per history."""
 
@@ -116,7 +80,7 @@ class _Facts:
             ops = ops.operations
         kept = [op for op in ops if op.status != "fail"]
         kept.sort(key=lambda op: op.call)  # stable: same-instant calls keep given order
-        accesses = [a for i, op in enumerate(kept) if (a := _access(op, i))]
+        accesses = [a for i, op in enumerate(kept) if (a := access(op, i))]
         appended = {a.key for a in accesses if a.is_write and a.append}
         overwritten = {a.key for a in accesses if a.is_write and not a.append}
         # On a key that mixes put and append, a put legitimately wipes earlier
@@ -133,7 +97,7 @@ class _Facts:
             if not (a.is_write and a.append and a.key in overwritten) and a.key not in concatenated
         ]
         self.append_keys = appended - overwritten - concatenated
-        self.writes: dict[tuple[Any, Any], _Access] = {}
+        self.writes: dict[tuple[Any, Any], Access] = {}
         for a in self.accesses:
             if not a.is_write:
                 continue
@@ -150,23 +114,23 @@ class _Facts:
                     "need unique written values per key"
                 )
             self.writes[(a.key, a.value)] = a
-        self.sessions: dict[Any, list[_Access]] = {}
+        self.sessions: dict[Any, list[Access]] = {}
         for a in self.accesses:
             self.sessions.setdefault(a.op.client_id, []).append(a)
 
-    def observed(self, r: _Access) -> list[_Access]:
+    def observed(self, r: Access) -> list[Access]:
         """Writes whose effect read ``r`` shows."""
         if r.value is None:
             return []
         if r.key in self.append_keys and isinstance(r.value, tuple):
-            found = (self.writes.get((r.key, v)) for v in r.value if _hashable(v))
+            found = (self.writes.get((r.key, v)) for v in r.value if hashable(v))
             return [w for w in found if w is not None and w.append]
-        if not _hashable(r.value):
+        if not hashable(r.value):
             return []
         w = self.writes.get((r.key, r.value))
         return [w] if w is not None else []
 
-    def misses(self, r: _Access, w: _Access) -> bool:
+    def misses(self, r: Access, w: Access) -> bool:
         """Does read ``r`` (same key as ``w``) fail to reflect write ``w``?"""
         if w.append:
             return not isinstance(r.value, tuple) or w.value not in r.value
@@ -176,15 +140,7 @@ class _Facts:
         return len(seen) == 1 and seen[0] is not w and _older(seen[0], w)
 
 
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
-
-
-def _older(a: _Access, b: _Access) -> bool:
+def _older(a: Access, b: Access) -> bool:
     """Write ``a`` is known to come before write ``b``."""
     if precedes(a.op, b.op):
         return True
@@ -193,22 +149,22 @@ def _older(a: _Access, b: _Access) -> bool:
     return a.op.client_id == b.op.client_id and not a.op.pending and a.index < b.index
 
 
-def _later(a: _Access, b: _Access) -> bool:
+def _later(a: Access, b: Access) -> bool:
     """``b`` comes after ``a`` in the same client's session."""
     return a.op.client_id == b.op.client_id and precedes(a.op, b.op)
 
 
-def _text(a: _Access) -> str:
+def _text(a: Access) -> str:
     """e.g. "client 1's read → 0 (5–6 ms)"."""
     return format_op(a.op, describe_op(a.op.input, a.op.output))
 
 
-def _bare(a: _Access) -> str:
+def _bare(a: Access) -> str:
     """e.g. "read → 0 (5–6 ms)", for when the client is already named."""
     return f"{describe_op(a.op.input, a.op.output)} {format_when(a.op)}"
 
 
-def _missed_what(facts: _Facts, r: _Access, w: _Access) -> str:
+def _missed_what(facts: _Facts, r: Access, w: Access) -> str:
     """How read ``r`` shows that it missed write ``w``."""
     if r.value is None:
         return "the initial value"
@@ -217,7 +173,7 @@ def _missed_what(facts: _Facts, r: _Access, w: _Access) -> str:
     return f"{r.value!r}, an older value than {w.value!r}"
 
 
-_Violation = tuple[_Access, _Access, str]
+_Violation = tuple[Access, Access, str]
 
 
 def _first(name: str, found: Iterable[_Violation]) -> SessionResult:
@@ -246,7 +202,7 @@ def _checked(name: str, ops: Iterable[Operation] | History, body: Callable) -> S
 def read_your_writes(ops: Iterable[Operation] | History) -> SessionResult:
     """After a client's write completes, its later reads of that key do not miss it."""
 
-    def body(facts: _Facts, session: list[_Access]) -> _Violation | None:
+    def body(facts: _Facts, session: list[Access]) -> _Violation | None:
         for r in session:
             if r.is_write:
                 continue
@@ -265,8 +221,8 @@ def read_your_writes(ops: Iterable[Operation] | History) -> SessionResult:
 def monotonic_reads(ops: Iterable[Operation] | History) -> SessionResult:
     """Once a client's read observed a write, its later reads of that key do not miss it."""
 
-    def body(facts: _Facts, session: list[_Access]) -> _Violation | None:
-        seen: dict[Any, list[tuple[_Access, _Access]]] = {}  # key -> (read, write)
+    def body(facts: _Facts, session: list[Access]) -> _Violation | None:
+        seen: dict[Any, list[tuple[Access, Access]]] = {}  # key -> (read, write)
         for r in session:
             if r.is_write:
                 continue
@@ -288,7 +244,7 @@ def monotonic_reads(ops: Iterable[Operation] | History) -> SessionResult:
 def _dependency_check(
     name: str,
     ops: Iterable[Operation] | History,
-    deps: Callable[[_Facts], dict[int, list[_Access]]],
+    deps: Callable[[_Facts], dict[int, list[Access]]],
     why: str,
 ) -> SessionResult:
     """Shared by monotonic writes and writes-follow-reads.
@@ -300,7 +256,7 @@ def _dependency_check(
     violations: list[_Violation] = []
     for session in facts.sessions.values():
         # key -> list of (w1, r1 that made it required, w2)
-        required: dict[Any, list[tuple[_Access, _Access, _Access]]] = {}
+        required: dict[Any, list[tuple[Access, Access, Access]]] = {}
         known: set[int] = set()
         found = None
         for r in session:
@@ -342,8 +298,8 @@ def _dependency_check(
 def monotonic_writes(ops: Iterable[Operation] | History) -> SessionResult:
     """A reader that observed a client's write w2 never afterwards misses that client's earlier write w1."""
 
-    def deps(facts: _Facts) -> dict[int, list[_Access]]:
-        out: dict[int, list[_Access]] = {}
+    def deps(facts: _Facts) -> dict[int, list[Access]]:
+        out: dict[int, list[Access]] = {}
         for session in facts.sessions.values():
             writes = [a for a in session if a.is_write]
             for w2 in writes:
@@ -356,13 +312,13 @@ def monotonic_writes(ops: Iterable[Operation] | History) -> SessionResult:
 def writes_follow_reads(ops: Iterable[Operation] | History) -> SessionResult:
     """A reader that observed w2 never afterwards misses a write w1 its writer had read before writing w2."""
 
-    def deps(facts: _Facts) -> dict[int, list[_Access]]:
-        out: dict[int, list[_Access]] = {}
+    def deps(facts: _Facts) -> dict[int, list[Access]]:
+        out: dict[int, list[Access]] = {}
         for session in facts.sessions.values():
             for w2 in session:
                 if not w2.is_write:
                     continue
-                needed: list[_Access] = []
+                needed: list[Access] = []
                 for r0 in session:
                     if not r0.is_write and _later(r0, w2):
                         needed.extend(w for w in facts.observed(r0) if w not in needed)
