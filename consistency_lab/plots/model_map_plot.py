@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..check import IMPLIES, MAP_EDGES, MAP_LEVELS, ModelMap
+from ..check import IMPLIES, MAP_EDGES, MAP_LEVELS, ModelMap, describe_op
 from .live import lean_axes
 from .style import OKABE_ITO
 
@@ -144,8 +144,12 @@ def _outline_witness(ax: Axes, model_map: ModelMap, name: str) -> list:
         end = right if op.pending else max(op.return_time, op.call + 0.004 * right)
         added.append(ax.add_patch(Rectangle((op.call, y - 0.36), end - op.call, 0.72, fill=False, zorder=5,
                                             edgecolor=OKABE_ITO["vermillion"], linewidth=2.2)))
-        added.append(ax.text(op.call, y - 0.4, f"{k}", ha="left", va="bottom", fontsize=8, fontweight="bold",
-                             color=OKABE_ITO["vermillion"], zorder=6))
+        # The number names the operation too: in a long history its bar is too short for a label.
+        left_half = op.call < (ax.get_xlim()[0] + right) / 2  # labels grow inwards, never over the legend
+        added.append(ax.text(op.call if left_half else end, y - 0.4, f"{k}: {describe_op(op.input, op.output)}",
+                             ha="left" if left_half else "right", va="bottom",
+                             fontsize=7.5, fontweight="bold", color=OKABE_ITO["vermillion"], zorder=6,
+                             bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.85)))
     return added
 
 
